@@ -1,0 +1,198 @@
+import Logging
+
+/// A log record that parsing wants emitted once logging is up (banners, "key comes from file",
+/// defaults). Parsing itself never logs, so it stays testable and runs before the log level is applied.
+public struct ConfigurationNotice: Sendable, Equatable {
+    public let level: Logger.Level
+    public let message: String
+    public let metadata: [String: String]
+
+    public init(level: Logger.Level, message: String, metadata: [String: String] = [:]) {
+        self.level = level
+        self.message = message
+        self.metadata = metadata
+    }
+}
+
+extension Configuration {
+    /// Parses contract §2.1 in the order of §2.3; the first failure throws. Steps 8–11 (opening the
+    /// Redis or SQLite store, listening) need I/O and happen later, with the texts in
+    /// `ConfigurationError`.
+    ///
+    /// `readFile` returns a file's whole content or throws an error whose description is the OS error
+    /// text. `logLevel` is set, but its notice comes from `logLevel(from:)`, which runs first (§1.4).
+    public static func parse(
+        environment: [String: String], readFile: (String) throws -> String
+    ) throws(ConfigurationError) -> (configuration: Configuration, notices: [ConfigurationNotice]) {
+        var notices: [ConfigurationNotice] = []
+        // Go's os.Getenv cannot tell unset from empty, so upstream treats both as unset.
+        let value = { (name: String) -> String? in
+            guard let value = environment[name], !value.isEmpty else { return nil }
+            return value
+        }
+
+        // Step 1.
+        let skipVerification = environment["LIVEKIT_INSECURE_SKIP_VERIFY_TLS"] == TLSSettings.skipVerificationConsent
+        if skipVerification {
+            notices += skipTLSBanner.map { ConfigurationNotice(level: .warning, message: $0) }
+        }
+
+        // Steps 2 and 3.
+        let (apiKey, apiSecret) = try keyAndSecret(value, readFile: readFile, notices: &notices)
+        guard let liveKitURL = value("LIVEKIT_URL"), !apiKey.isEmpty, !apiSecret.isEmpty else {
+            throw .missingCredentials
+        }
+
+        // Step 4.
+        let fullAccess = value("LIVEKIT_FULL_ACCESS_HOMESERVERS") ?? ""
+        if AccessPolicy.names(in: fullAccess).isEmpty {
+            notices += fullAccessDefaultBanner.map { ConfigurationNotice(level: .warning, message: $0) }
+        }
+
+        // Step 5 and the listen-address checks that extend it.
+        let listenAddress = try listenAddress(bind: value("LIVEKIT_JWT_BIND"), port: value("LIVEKIT_JWT_PORT"))
+
+        // Step 6. Swift's Int parsing matches Go's strconv.Atoi: optional sign, decimal digits only.
+        var sanityCheckIntervalSeconds = 0
+        if let interval = value("LIVEKIT_SANITY_CHECK_INTERVAL_SECONDS") {
+            guard let seconds = Int(interval), seconds >= 0 else { throw .invalidSanityCheckInterval(interval) }
+            sanityCheckIntervalSeconds = seconds
+        }
+
+        // Step 7.
+        let csAPIURLOverrides = try CSAPIURLOverrides.parse(environment["LIVEKIT_CS_API_URL_OVERRIDES"] ?? "")
+
+        let configuration = Configuration(
+            liveKitURL: liveKitURL, apiKey: apiKey, apiSecret: apiSecret,
+            accessPolicy: AccessPolicy.parse(fullAccess), listenAddress: listenAddress,
+            tls: TLSSettings(skipVerification: skipVerification, caFile: value("SSL_CERT_FILE"), caDirectory: value("SSL_CERT_DIR")),
+            sanityCheckIntervalSeconds: sanityCheckIntervalSeconds, logLevel: logLevel(from: environment).level,
+            csAPIURLOverrides: csAPIURLOverrides, jobStore: jobStore(value, notices: &notices))
+        return (configuration, notices)
+    }
+
+    /// `LIVEKIT_LOG_LEVEL` (§10.1), case-insensitive. Unset or empty gives info with an info notice;
+    /// anything unknown gives info with a warn notice carrying the value.
+    public static func logLevel(from environment: [String: String]) -> (level: Logger.Level, notice: ConfigurationNotice?) {
+        let raw = environment["LIVEKIT_LOG_LEVEL"] ?? ""
+        switch raw.lowercased() {
+        case "":
+            return (.info, ConfigurationNotice(level: .info, message: "log level defaulting to info"))
+        case "debug": return (.debug, nil)
+        case "info": return (.info, nil)
+        case "warn", "warning": return (.warning, nil)
+        case "error": return (.error, nil)
+        default:
+            return (.info, ConfigurationNotice(
+                level: .warning, message: "Invalid log level in LIVEKIT_LOG_LEVEL, defaulting to info",
+                metadata: ["invalidValue": raw]))
+        }
+    }
+
+    /// §2.2: the key file wins; otherwise key and secret each come from their file or variable.
+    /// Notices name the source (and path), never the values.
+    private static func keyAndSecret(
+        _ value: (String) -> String?, readFile: (String) throws -> String, notices: inout [ConfigurationNotice]
+    ) throws(ConfigurationError) -> (key: String, secret: String) {
+        func read(_ path: String) throws(ConfigurationError) -> String {
+            do { return try readFile(path) } catch { throw .unreadableFile(error) }
+        }
+
+        let key: String
+        let secret: String
+        if let keySecretPath = value("LIVEKIT_KEY_FILE") {
+            // Exactly one `:`, as upstream: a file with more (e.g. two YAML lines) is rejected.
+            let parts = try read(keySecretPath).unicodeScalars.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2 else { throw .invalidKeySecretFileFormat }
+            notices.append(ConfigurationNotice(
+                level: .info, message: "Using LiveKit API key and secret from LIVEKIT_KEY_FILE",
+                metadata: ["keySecretPath": keySecretPath]))
+            key = String(Substring(parts[0]))
+            secret = String(Substring(parts[1]))
+        } else {
+            if let keyPath = value("LIVEKIT_KEY_FROM_FILE") {
+                key = try read(keyPath)
+                notices.append(ConfigurationNotice(
+                    level: .info, message: "Using LiveKit API key from LIVEKIT_KEY_FROM_FILE", metadata: ["keyPath": keyPath]))
+            } else {
+                key = value("LIVEKIT_KEY") ?? ""
+                notices.append(ConfigurationNotice(level: .info, message: "Using LiveKit API key from LIVEKIT_KEY"))
+            }
+            if let secretPath = value("LIVEKIT_SECRET_FROM_FILE") {
+                secret = try read(secretPath)
+                notices.append(ConfigurationNotice(
+                    level: .info, message: "Using LiveKit API secret from LIVEKIT_SECRET_FROM_FILE", metadata: ["secretPath": secretPath]))
+            } else {
+                secret = value("LIVEKIT_SECRET") ?? ""
+                notices.append(ConfigurationNotice(level: .info, message: "Using LiveKit API secret from LIVEKIT_SECRET"))
+            }
+        }
+        return (trimmingSpaceAndLineBreaks(key), trimmingSpaceAndLineBreaks(secret))
+    }
+
+    /// Upstream's `strings.Trim(s, " \r\n")`: tabs and other white space stay. Works on scalars so a
+    /// trailing "\r\n" (one Character) is removed too.
+    private static func trimmingSpaceAndLineBreaks(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        let kept = { (scalar: Unicode.Scalar) in scalar != " " && scalar != "\r" && scalar != "\n" }
+        guard let first = scalars.firstIndex(where: kept), let last = scalars.lastIndex(where: kept) else { return "" }
+        return String(scalars[first...last])
+    }
+
+    private static func listenAddress(bind: String?, port: String?) throws(ConfigurationError) -> ListenAddress {
+        switch (bind, port) {
+        case (.some, .some):
+            throw .bindAndPortTogether
+        case (.some(let bind), nil):
+            guard let address = ListenAddress.parse(bind) else { throw .invalidBind(bind) }
+            return address
+        case (nil, .some(let port)):
+            guard let number = ListenAddress.port(Substring(port)) else { throw .invalidPort(port) }
+            return .tcp(host: "", port: number)
+        case (nil, nil):
+            return .tcp(host: "", port: 8080)
+        }
+    }
+
+    /// Redis wins over `LIVEKIT_JOBS_DB`; without either, systemd's `STATE_DIRECTORY` (first entry of
+    /// its colon-separated list) or the fixed default.
+    private static func jobStore(_ value: (String) -> String?, notices: inout [ConfigurationNotice]) -> JobStoreLocation {
+        if let redisURL = value("LIVEKIT_REDIS_URL") {
+            if let ignored = value("LIVEKIT_JOBS_DB") {
+                notices.append(ConfigurationNotice(
+                    level: .info, message: "LIVEKIT_JOBS_DB is ignored because LIVEKIT_REDIS_URL is set",
+                    metadata: ["LIVEKIT_JOBS_DB": ignored]))
+            }
+            return .redis(url: redisURL)
+        }
+        if let path = value("LIVEKIT_JOBS_DB") {
+            guard path == JobStoreLocation.memoryPath else { return .sqlite(path: path) }
+            notices.append(ConfigurationNotice(
+                level: .warning,
+                message: "LIVEKIT_JOBS_DB is :memory:, delegated jobs are neither durable nor shared between processes"))
+            return .memory
+        }
+        if let stateDirectory = value("STATE_DIRECTORY")?.split(separator: ":").first {
+            let separator = stateDirectory.hasSuffix("/") ? "" : "/"
+            return .sqlite(path: "\(stateDirectory)\(separator)jobs.sqlite3")
+        }
+        return .sqlite(path: JobStoreLocation.defaultDatabasePath)
+    }
+
+    static let skipTLSBanner = [
+        "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+        "!!! WARNING !!!  LIVEKIT_INSECURE_SKIP_VERIFY_TLS        !!! WARNING !!!",
+        "!!! WARNING !!!  Allow to skip invalid TLS certificates  !!! WARNING !!!",
+        "!!! WARNING !!!  Use only for testing or debugging       !!! WARNING !!!",
+        "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+    ]
+
+    static let fullAccessDefaultBanner = [
+        "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+        "!!! WARNING !!!  LIVEKIT_FULL_ACCESS_HOMESERVERS is not set            !!!",
+        "!!! WARNING !!!  Defaulting to '*': users of ANY homeserver can make   !!!",
+        "!!! WARNING !!!  this service create rooms on your SFU. Set it to the  !!!",
+        "!!! WARNING !!!  server name(s) you intend to serve.                   !!!",
+        "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+    ]
+}

@@ -1,0 +1,105 @@
+import Logging
+
+/// The whole HTTP surface as a function from `Request` to `Response`; the FastCGI and CGI adapters
+/// only translate. Shared by all worker threads, hence immutable.
+public final class AuthorizationService: Sendable {
+    public struct Dependencies: Sendable {
+        public var http: any HTTPClient
+        public var clock: any WallClock
+        public var resolver: ServerResolver
+        public var delegation: (any DelayedLeaveDelegation)?
+
+        public init(http: any HTTPClient, clock: any WallClock = SystemWallClock(), resolver: ServerResolver = ServerResolver(), delegation: (any DelayedLeaveDelegation)? = nil) {
+            self.http = http
+            self.clock = clock
+            self.resolver = resolver
+            self.delegation = delegation
+        }
+    }
+
+    let configuration: Configuration
+    let clock: any WallClock
+    let verifier: OpenIDVerifier
+    let roomService: RoomServiceClient
+    let delegation: (any DelayedLeaveDelegation)?
+    let logger: Logger
+
+    public init(configuration: Configuration, dependencies: Dependencies, logger: Logger) {
+        self.configuration = configuration
+        self.clock = dependencies.clock
+        self.verifier = OpenIDVerifier(resolver: dependencies.resolver, http: dependencies.http)
+        self.roomService = RoomServiceClient(
+            liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret,
+            http: dependencies.http, clock: dependencies.clock)
+        self.delegation = dependencies.delegation
+        self.logger = logger
+    }
+
+    public func respond(to request: Request) -> Response {
+        guard let route = Route.match(path: request.path) else {
+            return AuthorizationService.errorResponse(MatrixError.unrecognized, headers: [("Content-Type", "application/json")], method: request.method)
+        }
+        switch route {
+        case .healthz:
+            return healthz(request)
+        case .sfuWebhook:
+            // Always 200 (§3.7): LiveKit retries on errors, and nothing it sent can be fixed by a retry.
+            return Response(status: 200)
+        case .getToken, .legacyToken, .delegateDelayedLeave:
+            return jsonEndpoint(route, request)
+        }
+    }
+
+    private func healthz(_ request: Request) -> Response {
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return Response(status: 405, headers: [("Allow", "GET, HEAD")])
+        }
+        logger.info("Health check", metadata: ["RemoteAddr": "\(request.remoteAddress)"])
+        return Response(status: 200)
+    }
+
+    private func jsonEndpoint(_ route: Route, _ request: Request) -> Response {
+        switch request.method {
+        case "OPTIONS":
+            return Response(status: 200, headers: CORS.headers)
+        case "POST":
+            break
+        default:
+            return AuthorizationService.errorResponse(MatrixError.methodNotAllowed, headers: CORS.headers + [("Allow", "POST, OPTIONS")], method: request.method)
+        }
+        guard case .bytes(let body) = request.body else {
+            logger.error("Error reading request", metadata: ["RemoteAddr": "\(request.remoteAddress)", "err": "body larger than \(Request.maximumBodySize) bytes"])
+            return AuthorizationService.errorResponse(MatrixError.tooLarge, headers: CORS.headers, method: request.method)
+        }
+        let outcome: Result<JSONValue, MatrixError>
+        do {
+            let json = try JSONParser.parse(body)
+            switch route {
+            case .getToken: outcome = exchangeToken(try TokenRequest(json: json), request)
+            case .legacyToken: outcome = exchangeLegacyToken(try LegacyTokenRequest(json: json), request)
+            default: outcome = delegateDelayedLeave(try TokenRequest(json: json), request)
+            }
+        } catch let error as JSONParser.Failure {
+            return notJSON(request, reason: error.description)
+        } catch let error as JSONObjectReader.Failure {
+            return notJSON(request, reason: error.description)
+        } catch {
+            return notJSON(request, reason: "\(error)")
+        }
+        switch outcome {
+        case .success(let json):
+            return Response(status: 200, headers: CORS.headers, body: Array((json.serialized() + "\n").utf8))
+        case .failure(let error):
+            return AuthorizationService.errorResponse(error, headers: CORS.headers, method: request.method)
+        }
+    }
+
+    private func notJSON(_ request: Request, reason: String) -> Response {
+        logger.error("Error reading request", metadata: ["RemoteAddr": "\(request.remoteAddress)", "err": "\(reason)"])
+        return AuthorizationService.errorResponse(MatrixError.notJSON, headers: CORS.headers, method: request.method)
+    }
+
+    static func errorResponse(_ error: some ClientFacingError, headers: [(name: String, value: String)], method: String) -> Response {
+        Response(status: error.status, headers: headers, body: method == "HEAD" ? [] : error.matrixErrorBody)
+    }
+}

@@ -1,0 +1,29 @@
+/// A delayed leave event (MSC4140) a client hands over (contract §8.8).
+public struct DelayedLeaveHandover: Sendable, Equatable {
+    public var serverName: String
+    public var delayID: String
+    /// Milliseconds.
+    public var delayTimeout: Int64
+    public var roomAlias: String
+    public var identity: String
+    /// Further identities the same member may appear under on the SFU (the legacy `user:device`).
+    public var alternativeIdentities: [String]
+
+    public init(serverName: String, delayID: String, delayTimeout: Int64, roomAlias: String, identity: String, alternativeIdentities: [String] = []) {
+        self.serverName = serverName
+        self.delayID = delayID
+        self.delayTimeout = delayTimeout
+        self.roomAlias = roomAlias
+        self.identity = identity
+        self.alternativeIdentities = alternativeIdentities
+    }
+}
+
+/// What the token endpoints need from the delayed-leave jobs: resolving the client-server API
+/// before any room is created, then storing the job.
+public protocol DelayedLeaveDelegation: Sendable {
+    /// The client-server API base URL of a server (§9.1), or nil when it cannot be resolved.
+    func clientServerAPIBaseURL(for serverName: String) -> String?
+    /// Creates or replaces the job for the handover's key; a client-facing error when it could not be stored.
+    func accept(_ handover: DelayedLeaveHandover) -> MatrixError?
+}

@@ -1,0 +1,48 @@
+/// An error a client sees: it renders itself as the Matrix error JSON `{"errcode":…,"error":…}`.
+public protocol ClientFacingError: Error, Sendable {
+    var status: Int { get }
+    var errcode: String { get }
+    var message: String { get }
+}
+
+extension ClientFacingError {
+    /// The body of contract §3.2: `errcode` then `error`, followed by one LF.
+    public var matrixErrorBody: [UInt8] {
+        let object = JSONValue.object([JSONMember("errcode", .string(errcode)), JSONMember("error", .string(message))])
+        return Array((object.serialized() + "\n").utf8)
+    }
+}
+
+/// The Matrix errors of contract §3.9.
+public struct MatrixError: ClientFacingError, Equatable {
+    public let status: Int
+    public let errcode: String
+    public let message: String
+
+    public init(status: Int, errcode: String, message: String) {
+        self.status = status
+        self.errcode = errcode
+        self.message = message
+    }
+
+    public static let notJSON = MatrixError(status: 400, errcode: "M_NOT_JSON", message: "Error reading request")
+    public static let tooLarge = MatrixError(status: 413, errcode: "M_TOO_LARGE", message: "Request body too large")
+    public static let unauthorized = MatrixError(status: 401, errcode: "M_UNAUTHORIZED", message: "The request could not be authorised.")
+    public static let unrecognized = MatrixError(status: 404, errcode: "M_UNRECOGNIZED", message: "Unrecognized request")
+    public static let methodNotAllowed = MatrixError(status: 405, errcode: "M_UNRECOGNIZED", message: "Method not allowed")
+    public static let internalServerError = MatrixError(status: 500, errcode: "M_UNKNOWN", message: "Internal Server Error")
+    public static let roomCreationFailed = MatrixError(status: 500, errcode: "M_UNKNOWN", message: "Unable to create room on SFU")
+    public static let shuttingDown = MatrixError(status: 503, errcode: "M_UNKNOWN", message: "Service is shutting down")
+    public static let delegationNotAllowed = MatrixError(status: 400, errcode: "M_BAD_JSON", message: "Delegation of delayed events is only supported for full access users")
+    public static let delegationForbidden = MatrixError(status: 403, errcode: "M_FORBIDDEN", message: "Delegation of delayed events is only supported for full access users")
+    public static let csAPIUnresolvable = MatrixError(status: 400, errcode: "M_BAD_JSON", message: "Unable to resolve client-server API")
+
+    public static func badJSON(_ message: String) -> MatrixError {
+        MatrixError(status: 400, errcode: "M_BAD_JSON", message: message)
+    }
+}
+
+extension MatrixError {
+    /// A process without a job store (none configured yet) cannot promise to send a leave event.
+    public static let delegationUnavailable = MatrixError(status: 503, errcode: "M_UNKNOWN", message: "Delegation of delayed events is not available")
+}

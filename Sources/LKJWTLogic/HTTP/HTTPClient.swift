@@ -1,0 +1,78 @@
+/// Every outbound HTTP call of the logic goes through this, so behaviour is testable without sockets.
+public protocol HTTPClient: Sendable {
+    func send(_ request: OutboundRequest) throws(OutboundError) -> OutboundResponse
+}
+
+public struct OutboundRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    /// From connecting to the last byte of the answer.
+    public var timeout: Duration
+    public var connectTimeout: Duration
+    /// Open the TCP connection here instead of the URL's host (Matrix discovery: the URL keeps the
+    /// name the certificate is checked for).
+    public var connectAddress: (host: String, port: Int)?
+    /// 0 means redirects are answers, not followed.
+    public var maximumRedirects: Int
+    /// Longer answers fail with `.responseTooLarge`.
+    public var maximumResponseSize: Int
+
+    public init(
+        method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
+        timeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5),
+        connectAddress: (host: String, port: Int)? = nil, maximumRedirects: Int = 0, maximumResponseSize: Int = 1 << 20
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+        self.connectAddress = connectAddress
+        self.maximumRedirects = maximumRedirects
+        self.maximumResponseSize = maximumResponseSize
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.last { $0.name.lowercased() == name.lowercased() }?.value
+    }
+}
+
+public struct OutboundResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.last { $0.name.lowercased() == name.lowercased() }?.value
+    }
+}
+
+/// A call that produced no usable HTTP answer.
+public struct OutboundError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// No HTTP response at all: DNS, TCP, TLS, or a timeout before the status line.
+        case transport
+        /// A response started but went wrong: timeout while reading, body over the limit.
+        case timeout
+        case responseTooLarge
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,32 @@
+/// One HTTP request as the web server forwarded it, independent of how it arrived (FastCGI or CGI).
+public struct Request: Sendable {
+    /// The body as far as it was read: the adapter stops reading past `Request.maximumBodySize`.
+    public enum Body: Sendable, Equatable {
+        case bytes([UInt8])
+        case tooLarge
+    }
+
+    /// Bodies above this are not read (contract §3.1).
+    public static let maximumBodySize = 64 * 1024
+
+    public var method: String
+    /// `SCRIPT_NAME + PATH_INFO`, or the decoded path of `REQUEST_URI` when both are empty.
+    public var path: String
+    /// Header names in lower case, as in `HTTP_X_Y` → `x-y`.
+    public var headers: [String: String]
+    public var body: Body
+    /// `REMOTE_ADDR`, with `:REMOTE_PORT` when the web server sent it.
+    public var remoteAddress: String
+
+    public init(method: String, path: String, headers: [String: String] = [:], body: Body = .bytes([]), remoteAddress: String = "") {
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.remoteAddress = remoteAddress
+    }
+
+    public func header(_ name: String) -> String? {
+        headers[name.lowercased()]
+    }
+}

@@ -1,0 +1,95 @@
+import Glibc
+import Logging
+
+/// One logfmt line per record on stderr (contract §10.1): `time=… level=… msg=… key=value …`.
+/// Each line goes out in a single write(2), so lines of concurrent threads and processes never interleave.
+public struct LogfmtLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    private let fileDescriptor: Int32
+    private let colour: Bool
+
+    public init(level: Logger.Level, fileDescriptor: Int32 = STDERR_FILENO) {
+        self.logLevel = level
+        self.fileDescriptor = fileDescriptor
+        self.colour = isatty(fileDescriptor) == 1
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var line = "time=\(LogfmtLogHandler.timestamp()) level=\(LogfmtLogHandler.name(of: event.level)) msg=\(LogfmtLogHandler.quoted(event.message.description))"
+        if colour {
+            line = LogfmtLogHandler.colourCode(event.level) + line + "\u{1B}[0m"
+        }
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        for key in merged.keys.sorted() {
+            line += " \(LogfmtLogHandler.quoted(key))=\(LogfmtLogHandler.quoted(merged[key]!.description))"
+        }
+        line += "\n"
+        var bytes = Array(line.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { write(fileDescriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            offset += written
+        }
+    }
+
+    static func name(of level: Logger.Level) -> String {
+        switch level {
+        case .trace, .debug: "debug"
+        case .info, .notice: "info"
+        case .warning: "warn"
+        case .error, .critical: "error"
+        }
+    }
+
+    private static func colourCode(_ level: Logger.Level) -> String {
+        switch level {
+        case .trace, .debug: "\u{1B}[90m"
+        case .info, .notice: "\u{1B}[0m"
+        case .warning: "\u{1B}[33m"
+        case .error, .critical: "\u{1B}[31m"
+        }
+    }
+
+    /// Bare when safe, else a double-quoted string with `"`, `\` and control characters escaped.
+    static func quoted(_ value: String) -> String {
+        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F }
+        guard needsQuotes else { return value }
+        var output = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                output += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        return output + "\""
+    }
+
+    /// RFC 3339 UTC with milliseconds.
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+    }
+}

@@ -1,0 +1,38 @@
+import FoundationEssentials
+
+/// The time source of the logic: token issue times, job due times. Injected so tests can fix "now".
+public protocol WallClock: Sendable {
+    func now() -> Date
+}
+
+public struct SystemWallClock: WallClock {
+    public init() {}
+    public func now() -> Date { Date() }
+}
+
+/// A point on the monotonic clock by which a piece of work must be done (verification budget, timeouts).
+public struct Deadline: Sendable {
+    public let instant: ContinuousClock.Instant
+
+    public init(after duration: Duration) {
+        instant = ContinuousClock.now.advanced(by: duration)
+    }
+
+    public var remaining: Duration {
+        ContinuousClock.now.duration(to: instant)
+    }
+
+    public var hasPassed: Bool { remaining <= .zero }
+
+    /// `limit`, shortened to what is left of the deadline.
+    public func capped(_ limit: Duration) -> Duration {
+        min(limit, max(remaining, .zero))
+    }
+}
+
+extension Duration {
+    public var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

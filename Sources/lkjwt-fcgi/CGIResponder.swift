@@ -1,0 +1,33 @@
+import Glibc
+import LKJWTLogic
+
+/// Plain CGI: one request from the environment and stdin, the answer on stdout (contract §1.3).
+enum CGIResponder {
+    static func respond(environment: [String: String], service: AuthorizationService) {
+        let body = readBody(contentLength: environment["CONTENT_LENGTH"])
+        let request = RequestTranslation.request(parameters: environment, body: body)
+        let response = service.respond(to: request)
+        let bytes = response.cgiBytes(includeBody: request.method != "HEAD")
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            offset += written
+        }
+    }
+
+    private static func readBody(contentLength: String?) -> Request.Body {
+        guard let limit = RequestTranslation.bodyLimit(contentLength: contentLength) else { return .tooLarge }
+        var body = [UInt8](repeating: 0, count: limit)
+        var total = 0
+        while total < limit {
+            let count = body.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress! + total, limit - total) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            total += count
+        }
+        guard total <= Request.maximumBodySize else { return .tooLarge }
+        return .bytes(Array(body.prefix(total)))
+    }
+}

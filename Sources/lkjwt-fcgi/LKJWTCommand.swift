@@ -1,0 +1,61 @@
+import ArgumentParser
+import Glibc
+import LKJWTLogic
+import Logging
+
+struct LKJWTCommand: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "lkjwt-fcgi",
+        abstract: "MatrixRTC authorization service (LiveKit JWTs for Matrix OpenID tokens) as a FastCGI or CGI responder.",
+        discussion: """
+            Configured by the environment variables of element-hq's lk-jwt-service (LIVEKIT_URL, LIVEKIT_KEY, \
+            LIVEKIT_SECRET, LIVEKIT_FULL_ACCESS_HOMESERVERS, …; see the README). Serves the FastCGI socket \
+            handed over by systemd (fd 3) or spawn-fcgi (fd 0); answers one request when started as plain CGI; \
+            otherwise listens on LIVEKIT_JWT_BIND or :LIVEKIT_JWT_PORT (default 8080).
+            """,
+        version: version)
+
+    @Option(help: "Worker threads serving requests concurrently in this process.")
+    var threads: Int = 16
+
+    @Flag(help: "Validate the environment, print the effective configuration with secrets masked, and exit.")
+    var checkConfig = false
+
+    func validate() throws {
+        guard (1...1024).contains(threads) else {
+            throw ValidationError("--threads must be between 1 and 1024")
+        }
+    }
+
+    func run() throws {
+        let environment = ProcessEnvironment.current()
+        let (level, levelNotice) = Configuration.logLevel(from: environment)
+        LoggingSystem.bootstrap { _ in LogfmtLogHandler(level: level) }
+        let logger = Logger(label: "lkjwt-fcgi")
+        if let levelNotice { logger.log(level: levelNotice.level, "\(levelNotice.message)", metadata: levelNotice.loggerMetadata) }
+
+        let parsed: (configuration: Configuration, notices: [ConfigurationNotice])
+        do {
+            parsed = try Configuration.parse(environment: environment, readFile: ProcessEnvironment.readFile)
+        } catch {
+            ProcessEnvironment.printError(error.message)
+            throw ExitCode(1)
+        }
+        if checkConfig {
+            print(parsed.configuration.description)
+            return
+        }
+        for notice in parsed.notices {
+            logger.log(level: notice.level, "\(notice.message)", metadata: notice.loggerMetadata)
+        }
+        try Launcher(configuration: parsed.configuration, environment: environment, threads: threads, logger: logger).launch()
+    }
+}
+
+extension ConfigurationNotice {
+    var loggerMetadata: Logger.Metadata {
+        metadata.mapValues { .string($0) }
+    }
+}

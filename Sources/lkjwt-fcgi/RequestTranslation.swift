@@ -1,0 +1,62 @@
+import LKJWTLogic
+
+/// CGI/FastCGI parameters → `Request` (contract §3.1); the same rules for both transports.
+enum RequestTranslation {
+    static func request(parameters: [String: String], body: Request.Body) -> Request {
+        var headers: [String: String] = [:]
+        for (name, value) in parameters where name.hasPrefix("HTTP_") {
+            headers[name.dropFirst(5).lowercased().replacingUnderscores()] = value
+        }
+        var remoteAddress = parameters["REMOTE_ADDR"] ?? ""
+        if let port = parameters["REMOTE_PORT"], !port.isEmpty { remoteAddress += ":\(port)" }
+        return Request(
+            method: parameters["REQUEST_METHOD"] ?? "GET", path: path(parameters), headers: headers, body: body,
+            remoteAddress: remoteAddress)
+    }
+
+    /// `SCRIPT_NAME + PATH_INFO` (decoded by the web server), else the decoded path of `REQUEST_URI`.
+    static func path(_ parameters: [String: String]) -> String {
+        let scriptName = parameters["SCRIPT_NAME"] ?? ""
+        let pathInfo = parameters["PATH_INFO"] ?? ""
+        if !scriptName.isEmpty || !pathInfo.isEmpty { return scriptName + pathInfo }
+        let uri = parameters["REQUEST_URI"] ?? ""
+        return percentDecoded(String(uri.prefix { $0 != "?" }))
+    }
+
+    static func percentDecoded(_ text: String) -> String {
+        var bytes: [UInt8] = []
+        var input = Array(text.utf8)[...]
+        while let byte = input.popFirst() {
+            if byte == UInt8(ascii: "%"), input.count >= 2,
+                let value = UInt8(String(decoding: input.prefix(2), as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+                input = input.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// How many body bytes to ask for: the declared length when there is one, else read to the end
+    /// (nginx unbuffered sends none, Caddy sends -1 for chunked bodies). nil: declared too large.
+    static func bodyLimit(contentLength: String?) -> Int? {
+        if let declared = contentLength.flatMap(Int.init), declared >= 0 {
+            return declared > Request.maximumBodySize ? nil : declared
+        }
+        return Request.maximumBodySize + 1
+    }
+}
+
+extension Substring {
+    fileprivate func replacingUnderscores() -> String {
+        String(map { $0 == "_" ? "-" : $0 })
+    }
+}
+
+extension String {
+    fileprivate func replacingUnderscores() -> String {
+        String(map { $0 == "_" ? "-" : $0 })
+    }
+}
