@@ -44,6 +44,8 @@ enum ListenSocket {
             close(socketFD)
             throw failure
         }
+        // Every endpoint is public over HTTP anyway; the web server's user must be able to connect.
+        chmod(path, 0o666)
         return try listening(socketFD)
     }
 
