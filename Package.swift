@@ -26,11 +26,16 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CResolv",
+            providers: [.apt(["libc6-dev"])]
+        ),
         .target(
             name: "LKJWTLogic",
             dependencies: [
                 "CCurl",
                 "CCrypto",
+                "CResolv",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -49,3 +49,34 @@ extension OutboundResponse {
         OutboundResponse(status: status, headers: [("Content-Type", "application/json")], body: Array(text.utf8))
     }
 }
+
+/// DNS SRV answers from a table, counting lookups.
+final class TableSRVResolver: SRVResolver {
+    let answers: [String: SRVAnswer]
+    private let counter = Mutex<[String]>([])
+
+    init(_ answers: [String: SRVAnswer]) {
+        self.answers = answers
+    }
+
+    func lookup(_ name: String) -> SRVAnswer {
+        counter.withLock { $0.append(name) }
+        return answers[name] ?? .notFound
+    }
+
+    var lookups: [String] { counter.withLock { $0 } }
+}
+
+/// Always the same draw, so weighted SRV ordering is repeatable.
+struct FixedRandomSource: RandomSource {
+    let byte: UInt8
+    func bytes(_ count: Int) -> [UInt8] { [UInt8](repeating: byte, count: count) }
+}
+
+/// A clock tests can move.
+final class MovableClock: WallClock {
+    private let current: Mutex<Date>
+    init(_ seconds: Double = 1_700_000_000) { current = Mutex(Date(timeIntervalSince1970: seconds)) }
+    func now() -> Date { current.withLock { $0 } }
+    func advance(seconds: Double) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}

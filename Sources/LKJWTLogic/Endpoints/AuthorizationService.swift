@@ -9,10 +9,13 @@ public final class AuthorizationService: Sendable {
         public var resolver: ServerResolver
         public var delegation: (any DelayedLeaveDelegation)?
 
-        public init(http: any HTTPClient, clock: any WallClock = SystemWallClock(), resolver: ServerResolver = ServerResolver(), delegation: (any DelayedLeaveDelegation)? = nil) {
+        public init(
+            http: any HTTPClient, clock: any WallClock = SystemWallClock(), srv: any SRVResolver = SystemSRVResolver(),
+            random: any RandomSource = SystemRandomSource(), delegation: (any DelayedLeaveDelegation)? = nil
+        ) {
             self.http = http
             self.clock = clock
-            self.resolver = resolver
+            self.resolver = ServerResolver(http: http, srv: srv, clock: clock, random: random)
             self.delegation = delegation
         }
     }

@@ -7,16 +7,19 @@ public struct FederationTarget: Sendable, Equatable, CustomStringConvertible {
     public var hostHeader: String
     /// Name the certificate is checked for (and SNI, unless it is an IP address); goes into the URL.
     public var tlsName: String
+    /// Which discovery step produced it, for the log.
+    public var source: String
 
-    public init(connectHost: String, connectPort: Int, hostHeader: String, tlsName: String) {
+    public init(connectHost: String, connectPort: Int, hostHeader: String, tlsName: String, source: String = "") {
         self.connectHost = connectHost
         self.connectPort = connectPort
         self.hostHeader = hostHeader
         self.tlsName = tlsName
+        self.source = source
     }
 
     public var description: String {
-        "\(connectHost):\(connectPort) (Host \(hostHeader), TLS name \(tlsName))"
+        "\(connectHost):\(connectPort) (Host \(hostHeader), TLS name \(tlsName), from \(source))"
     }
 
     /// A URL whose authority is the TLS name, so libcurl checks the certificate against it;

@@ -1,4 +1,8 @@
-/// Turns a Matrix server name into the federation targets to try, in order (contract §5.3).
+import FoundationEssentials
+
+/// Turns a Matrix server name into the federation targets to try, in order: the server-server
+/// spec's "Resolving server names" with `_matrix-fed` SRV (contract §5.3), with results cached
+/// per process and concurrent lookups of one name collapsed (§5.4).
 public final class ServerResolver: Sendable {
     public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
         /// Which discovery step failed, for the log.
@@ -9,27 +13,140 @@ public final class ServerResolver: Sendable {
 
     /// The port federation listens on when nothing else says otherwise.
     public static let defaultFederationPort = 8448
+    static let wellKnownSizeLimit = 51_200
 
-    public init() {}
+    enum Delegation: Sendable, Equatable {
+        /// The raw `m.server` value.
+        case delegated(String)
+        case none(reason: String)
+    }
+
+    enum SRVResult: Sendable, Equatable {
+        case records(name: String, [SRVRecord])
+        case none(reason: String)
+    }
+
+    let http: any HTTPClient
+    let srv: any SRVResolver
+    let random: any RandomSource
+    let clock: any WallClock
+    let policy: DiscoveryCachePolicy
+    private let wellKnownCache: ExpiringCache<Delegation>
+    private let srvCache: ExpiringCache<SRVResult>
+
+    public init(
+        http: any HTTPClient, srv: any SRVResolver, clock: any WallClock = SystemWallClock(),
+        random: any RandomSource = SystemRandomSource(), policy: DiscoveryCachePolicy = DiscoveryCachePolicy()
+    ) {
+        self.http = http
+        self.srv = srv
+        self.random = random
+        self.clock = clock
+        self.policy = policy
+        self.wellKnownCache = ExpiringCache(clock: clock)
+        self.srvCache = ExpiringCache(clock: clock)
+    }
 
     public func resolve(_ name: ServerName, deadline: Deadline) throws(Failure) -> [FederationTarget] {
-        switch name.host {
-        case .ipv4(let address), .ipv6(let address):
-            // Step 1: an IP literal is contacted directly; the certificate must carry that IP.
-            return [FederationTarget(
-                connectHost: address, connectPort: name.port ?? ServerResolver.defaultFederationPort,
-                hostHeader: name.raw, tlsName: address)]
-        case .dns(let host):
-            if let port = name.port {
-                // Step 2: an explicit port means no delegation is looked up.
-                return [FederationTarget(connectHost: host, connectPort: port, hostHeader: name.raw, tlsName: host)]
-            }
-            // Step 5: the default port.
-            return [FederationTarget(
-                connectHost: host, connectPort: ServerResolver.defaultFederationPort, hostHeader: host, tlsName: host)]
+        guard case .dns(let host) = name.host else {
+            return [Self.literalTarget(name, source: "IP literal")]
         }
+        if let port = name.port {
+            return [FederationTarget(connectHost: host, connectPort: port, hostHeader: name.raw, tlsName: host, source: "explicit port")]
+        }
+        let delegation = wellKnownCache.value(for: host) { fetchWellKnown(host, deadline: deadline) }
+        guard case .delegated(let raw) = delegation else {
+            return srvTargets(host, deadline: deadline) ?? [Self.defaultPortTarget(host)]
+        }
+        guard let delegated = ServerName.parse(raw) else {
+            throw Failure(step: "well-known", reason: "m.server \(raw.goQuoted) of \(host) is not a valid server name")
+        }
+        guard case .dns(let delegatedHost) = delegated.host else {
+            return [Self.literalTarget(delegated, source: "well-known of \(host), IP literal")]
+        }
+        if let port = delegated.port {
+            return [FederationTarget(
+                connectHost: delegatedHost, connectPort: port, hostHeader: raw, tlsName: delegatedHost,
+                source: "well-known of \(host), explicit port")]
+        }
+        return srvTargets(delegatedHost, deadline: deadline) ?? [Self.defaultPortTarget(delegatedHost)]
     }
 
     /// Drops what is known about a name after all its targets failed, so the next attempt resolves afresh.
-    public func forget(_ name: ServerName) {}
+    public func forget(_ name: ServerName) {
+        guard case .dns(let host) = name.host else { return }
+        if case .delegated(let raw)? = wellKnownCache.peek(host), let delegated = ServerName.parse(raw), case .dns(let delegatedHost) = delegated.host {
+            srvCache.remove(delegatedHost)
+        }
+        wellKnownCache.remove(host)
+        srvCache.remove(host)
+    }
+
+    private static func literalTarget(_ name: ServerName, source: String) -> FederationTarget {
+        let address: String
+        switch name.host {
+        case .ipv4(let ip), .ipv6(let ip), .dns(let ip): address = ip
+        }
+        // The certificate must carry the IP itself; no SNI is sent for an IP.
+        return FederationTarget(
+            connectHost: address, connectPort: name.port ?? defaultFederationPort, hostHeader: name.raw, tlsName: address, source: source)
+    }
+
+    private static func defaultPortTarget(_ host: String) -> FederationTarget {
+        FederationTarget(connectHost: host, connectPort: defaultFederationPort, hostHeader: host, tlsName: host, source: "default port")
+    }
+
+    private func fetchWellKnown(_ host: String, deadline: Deadline) -> (value: Delegation, lifetime: Duration?) {
+        let request = OutboundRequest(
+            url: "https://\(host)/.well-known/matrix/server", headers: [("Accept", "application/json")],
+            timeout: deadline.capped(.seconds(10)), connectTimeout: deadline.capped(.seconds(5)),
+            maximumRedirects: 10, maximumResponseSize: Self.wellKnownSizeLimit)
+        let response: OutboundResponse
+        do {
+            response = try http.send(request)
+        } catch {
+            if error.kind == .responseTooLarge { return (.none(reason: "well-known: \(error.message)"), policy.failure) }
+            return (.none(reason: "well-known unreachable: \(error.message)"), policy.unreachable)
+        }
+        guard response.status == 200 else {
+            return (.none(reason: "well-known answered HTTP \(response.status)"), policy.failure)
+        }
+        guard let body = try? JSONParser.parse(response.body), case .object = body,
+            let server = body["m.server"]?.stringValue, !server.isEmpty
+        else {
+            return (.none(reason: "well-known is not a JSON object with a string m.server"), policy.failure)
+        }
+        return (.delegated(server), policy.wellKnownLifetime(response, now: clock.now()))
+    }
+
+    /// Targets from `_matrix-fed._tcp` (or the deprecated `_matrix._tcp`), in RFC 2782 order; nil when there are none.
+    private func srvTargets(_ name: String, deadline: Deadline) -> [FederationTarget]? {
+        let result = srvCache.value(for: name) { lookUpSRV(name) }
+        guard case .records(let recordName, let records) = result else { return nil }
+        let usable = records.filter { !$0.target.isEmpty && $0.target != "." }
+        guard !usable.isEmpty else { return nil }
+        return SRVOrdering.order(usable, random: random).map { record in
+            var target = record.target
+            if target.hasSuffix(".") { target.removeLast() }
+            return FederationTarget(
+                connectHost: target, connectPort: Int(record.port), hostHeader: name, tlsName: name, source: "SRV \(recordName)")
+        }
+    }
+
+    private func lookUpSRV(_ name: String) -> (value: SRVResult, lifetime: Duration?) {
+        var reasons: [String] = []
+        for service in ["_matrix-fed._tcp.", "_matrix._tcp."] {
+            let recordName = service + name
+            switch srv.lookup(recordName) {
+            case .records(let records, let ttl):
+                return (.records(name: recordName, records), .seconds(ttl))
+            case .notFound:
+                reasons.append("\(recordName): no records")
+            case .failure(let reason):
+                // A DNS failure is not an answer: fall back this time, ask again next time.
+                return (.none(reason: "\(recordName): \(reason)"), nil)
+            }
+        }
+        return (.none(reason: reasons.joined(separator: "; ")), policy.failure)
+    }
 }

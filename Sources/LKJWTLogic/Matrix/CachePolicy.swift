@@ -1,0 +1,39 @@
+import FoundationEssentials
+
+/// How long discovery results are kept (Matrix server-server spec, "Resolving server names";
+/// contract §5.4).
+public struct DiscoveryCachePolicy: Sendable {
+    /// A well-known answer without caching headers.
+    public var wellKnownDefault: Duration = .seconds(24 * 3600)
+    /// Caching headers asking for more are cut to this.
+    public var wellKnownMaximum: Duration = .seconds(48 * 3600)
+    /// A well-known that answered but was missing or invalid, and SRV names that do not exist.
+    public var failure: Duration = .seconds(3600)
+    /// A well-known that could not be reached at all: retried sooner, the server may just be restarting.
+    public var unreachable: Duration = .seconds(120)
+
+    public init() {}
+
+    /// The lifetime `Cache-Control: max-age` or `Expires` ask for, within the bounds above.
+    func wellKnownLifetime(_ response: OutboundResponse, now: Date) -> Duration {
+        if let cacheControl = response.header("Cache-Control") {
+            let directives = cacheControl.split(separator: ",").map { $0.trimmingSpaces().lowercased() }
+            if directives.contains("no-store") || directives.contains("no-cache") { return .zero }
+            if let maxAge = directives.first(where: { $0.hasPrefix("max-age=") }).flatMap({ Int64($0.dropFirst(8)) }) {
+                return min(.seconds(max(0, maxAge)), wellKnownMaximum)
+            }
+        }
+        if let expires = response.header("Expires") {
+            // An unparsable Expires means "already expired" (RFC 9111 §5.3).
+            guard let date = HTTPDate.parse(expires) else { return .zero }
+            return min(.seconds(max(0, Int64(date.timeIntervalSince(now)))), wellKnownMaximum)
+        }
+        return wellKnownDefault
+    }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}
