@@ -1,0 +1,85 @@
+import Synchronization
+
+/// `LIVEKIT_JOBS_DB=:memory:`: jobs of this process only, neither durable nor shared. Also the
+/// reference implementation the store conformance tests check the others against.
+public final class InMemoryJobStore: JobStore {
+    private struct Contents {
+        var records: [JobKey: String] = [:]
+        var heartbeat: Int64?
+    }
+
+    private let contents = Mutex(Contents())
+    private let recoveryLock = Mutex(())
+
+    public init() {}
+
+    public var name: String { "memory" }
+
+    public func update<Result: Sendable>(_ key: JobKey, _ body: (inout DelayedLeaveJob?) -> Result) throws(JobStoreError) -> Result {
+        contents.withLock { contents in
+            var job = contents.records[key].flatMap { try? DelayedLeaveJob(record: $0) }
+            let before = job
+            let result = body(&job)
+            if job != before {
+                if var changed = job {
+                    changed.version = (before?.version ?? 0) + 1
+                    contents.records[key] = changed.record()
+                } else {
+                    contents.records[key] = nil
+                }
+            }
+            return result
+        }
+    }
+
+    public func key(room: String, identity: String) throws(JobStoreError) -> JobKey? {
+        let direct = JobKey(room: room, identity: identity)
+        return contents.withLock { contents in
+            if contents.records[direct] != nil { return direct }
+            return contents.records.first { key, record in
+                key.room == room && ((try? DelayedLeaveJob(record: record))?.alternativeIdentities.contains(identity) ?? false)
+            }?.key
+        }
+    }
+
+    public func dueKeys(now: Int64, limit: Int) throws(JobStoreError) -> [JobKey] {
+        contents.withLock { contents in
+            contents.records.compactMap { key, record -> (JobKey, Int64)? in
+                guard let due = (try? DelayedLeaveJob(record: record))?.nextDue, due <= now else { return nil }
+                return (key, due)
+            }
+            .sorted { $0.1 < $1.1 }
+            .prefix(limit)
+            .map(\.0)
+        }
+    }
+
+    public func allRecords() throws(JobStoreError) -> [(key: JobKey, job: Result<DelayedLeaveJob, DelayedLeaveJob.RecordError>)] {
+        contents.withLock { contents in
+            contents.records.map { key, record in
+                (key, Result { () throws(DelayedLeaveJob.RecordError) in try DelayedLeaveJob(record: record) })
+            }
+        }
+    }
+
+    public func delete(_ key: JobKey) throws(JobStoreError) {
+        contents.withLock { $0.records[key] = nil }
+    }
+
+    /// Stores a raw record, for tests of unparsable and foreign records.
+    func storeRaw(_ key: JobKey, _ record: String) {
+        contents.withLock { $0.records[key] = record }
+    }
+
+    public func writeHeartbeat(_ now: Int64) throws(JobStoreError) {
+        contents.withLock { $0.heartbeat = max($0.heartbeat ?? now, now) }
+    }
+
+    public func newestHeartbeat() throws(JobStoreError) -> Int64? {
+        contents.withLock { $0.heartbeat }
+    }
+
+    public func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {
+        try recoveryLock.withLock { _ throws(JobStoreError) in try body() }
+    }
+}

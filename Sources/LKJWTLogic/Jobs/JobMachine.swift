@@ -1,0 +1,346 @@
+/// The job state machine of contract §8.4–§8.7 as pure functions over a stored job: no threads,
+/// no I/O, no clock. Stores call these inside their atomic update; the scheduler does the I/O.
+public enum JobMachine {
+    public struct Settings: Sendable {
+        /// Phase-2 sanity check period; 0 disables it.
+        public var sanityInterval: Int64
+        /// How long a claim protects an attempt (longer than any single attempt).
+        public var lease: Int64 = 30_000
+
+        public init(sanityInterval: Int64 = 0, lease: Int64 = 30_000) {
+            self.sanityInterval = sanityInterval
+            self.lease = lease
+        }
+    }
+
+    /// Longest waiting time and phase-1 lookup window (§8.5).
+    static let maximumWait: Int64 = 3_600_000
+    /// Largest delay whose nanosecond count fits in 64 bits (§8.8).
+    public static let maximumDelayTimeout: Int64 = 9_223_372_036_854
+
+    public enum WorkKind: String, Sendable {
+        case lookup, restart, send
+    }
+
+    /// An attempt a worker has claimed and must now perform.
+    public struct Work: Sendable, Equatable {
+        public let kind: WorkKind
+        public let key: JobKey
+        public let jobID: String
+        public let identities: [String]
+        public let serverName: String
+        public let delayID: String
+        public let claim: Claim
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case presence(RoomServiceClient.ParticipantPresence)
+        case delayedEvent(DelayedEventOutcome)
+        case clientServerAPIUnresolvable(String)
+    }
+
+    /// What happened, for the caller's log.
+    public enum Note: Sendable, Equatable {
+        case transition(JobTransition)
+        case done(reason: String)
+        case lookupGaveUp
+        case sanityCheckUnknown(String)
+        case restarted
+        case sendFinished(String)
+        case sendAbandoned(String)
+        case restartRetry(String)
+        case discarded
+    }
+
+    // MARK: Creation
+
+    /// A new job in W (§8.8), or the 400 of §8.8 when the delay timeout is out of range.
+    public static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, MatrixError> {
+        guard handover.delayTimeout > 0, handover.delayTimeout <= maximumDelayTimeout else {
+            return .failure(.badJSON("invalid delay timeout for delayed event job: \(handover.delayTimeout)ms"))
+        }
+        var job = DelayedLeaveJob(
+            key: JobKey(room: handover.roomAlias, identity: handover.identity),
+            alternativeIdentities: handover.alternativeIdentities.filter { $0 != handover.identity },
+            jobID: jobID, serverName: handover.serverName, delayID: handover.delayID, delayTimeout: handover.delayTimeout,
+            restartedAt: now)
+        enterWaiting(&job, now: now)
+        return .success(job)
+    }
+
+    private static func enterWaiting(_ job: inout DelayedLeaveJob, now: Int64) {
+        let wait = min(maximumWait, job.delayTimeout)
+        job.state = .waitingForInitialConnect
+        job.waitingTimerDue = now + wait
+        job.lookupPhase = .initial
+        job.lookup = Activity(due: now, sequenceStart: now, maxElapsed: wait)
+        job.restartDeadline = nil
+        job.restart = nil
+        job.send = nil
+    }
+
+    // MARK: Events
+
+    /// Applies one event of §8.4; ignored pairs leave the job untouched and return nil.
+    @discardableResult
+    public static func apply(_ event: JobEvent, to job: inout DelayedLeaveJob?, now: Int64) -> JobTransition? {
+        guard var current = job else { return nil }
+        let from = current.state
+        let target: JobTransition.Target
+        switch (current.state, event) {
+        case (.waitingForInitialConnect, .participantConnected), (.waitingForInitialConnect, .participantLookupSuccessful):
+            enterConnected(&current, now: now)
+            target = .connected
+        case (.waitingForInitialConnect, .participantConnectionAborted),
+            (.connected, .delayedEventTimedOut), (.connected, .delayedEventNotFound), (.connected, .csAPIURLNotFound):
+            job = nil
+            return JobTransition(event: event, from: from, to: .aborted)
+        case (.waitingForInitialConnect, .waitingStateTimedOut),
+            (.connected, .participantDisconnectedIntentionally), (.connected, .participantConnectionAborted), (.connected, .sfuParticipantGone):
+            enterDisconnected(&current, now: now)
+            target = .disconnected
+        default:
+            return nil
+        }
+        job = current
+        return JobTransition(event: event, from: from, to: target)
+    }
+
+    private static func enterConnected(_ job: inout DelayedLeaveJob, now: Int64) {
+        job.state = .connected
+        job.waitingTimerDue = nil
+        job.restartDeadline = now + job.delayTimeout
+        // DelayedEventReset at once: a restart sequence starting now.
+        job.restart = Activity(due: now, sequenceStart: nil, maxElapsed: 0)
+    }
+
+    private static func enterDisconnected(_ job: inout DelayedLeaveJob, now: Int64) {
+        job.state = .disconnected
+        job.waitingTimerDue = nil
+        // Leaving C abandons any restart in flight; its late result is discarded (DIFF-8).
+        job.restart = nil
+        job.send = Activity(due: now, sequenceStart: now, maxElapsed: sendWindow(job, now: now))
+    }
+
+    /// §8.5 send sequence step 1.
+    static func sendWindow(_ job: DelayedLeaveJob, now: Int64) -> Int64 {
+        guard let deadline = job.restartDeadline else { return 1000 }
+        return min(max(deadline - now, 1000), maximumWait)
+    }
+
+    // MARK: Scheduling
+
+    /// Fires due timers and claims every due activity for `owner`. The returned work must be performed
+    /// and completed with `complete`.
+    public static func claimDueWork(
+        _ job: inout DelayedLeaveJob?, now: Int64, owner: String, settings: Settings
+    ) -> (work: [Work], notes: [Note]) {
+        var notes: [Note] = []
+        if let due = job?.waitingTimerDue, due <= now, let transition = apply(.waitingStateTimedOut, to: &job, now: now) {
+            notes.append(.transition(transition))
+        }
+        // A restart sequence whose deadline has passed gives up before any call (§8.5 step 1).
+        if var current = job, let restart = current.restart, restart.sequenceStart == nil, restart.due <= now, restart.claim == nil {
+            let remaining = (current.restartDeadline ?? now) - now
+            if remaining <= 0 {
+                if let transition = apply(.delayedEventTimedOut, to: &job, now: now) { notes.append(.transition(transition)) }
+            } else {
+                current.restart?.sequenceStart = now
+                current.restart?.maxElapsed = remaining
+                job = current
+            }
+        }
+        guard var current = job else { return ([], notes) }
+        var work: [Work] = []
+        let claim = Claim(owner: owner, expires: now + settings.lease)
+        func claimIfDue(_ activity: inout Activity?, _ kind: WorkKind) {
+            guard var value = activity, isClaimable(value, now: now) else { return }
+            // A taken-over claim (dead worker) continues the same sequence within the same E.
+            value.claim = claim
+            activity = value
+            work.append(Work(
+                kind: kind, key: current.key, jobID: current.jobID, identities: current.allIdentities,
+                serverName: current.serverName, delayID: current.delayID, claim: claim))
+        }
+        claimIfDue(&current.lookup, .lookup)
+        claimIfDue(&current.restart, .restart)
+        claimIfDue(&current.send, .send)
+        job = current
+        return (work, notes)
+    }
+
+    private static func isClaimable(_ activity: Activity, now: Int64) -> Bool {
+        if let claim = activity.claim { return claim.expires <= now }
+        return activity.due <= now
+    }
+
+    // MARK: Results
+
+    /// Writes back one attempt's outcome. Results for another job (replaced) or another claim are discarded.
+    public static func complete(
+        _ job: inout DelayedLeaveJob?, work: Work, outcome: Outcome, now: Int64, random: any RandomSource, settings: Settings
+    ) -> [Note] {
+        guard let current = job, current.jobID == work.jobID else { return [.discarded] }
+        switch work.kind {
+        case .lookup:
+            guard current.lookup?.claim == work.claim else { return [.discarded] }
+            return completeLookup(&job, outcome: outcome, now: now, random: random, settings: settings)
+        case .restart:
+            guard current.state == .connected, current.restart?.claim == work.claim else { return [.discarded] }
+            return completeRestart(&job, outcome: outcome, now: now, random: random)
+        case .send:
+            guard current.state == .disconnected, current.send?.claim == work.claim else { return [.discarded] }
+            return completeSend(&job, outcome: outcome, now: now, random: random)
+        }
+    }
+
+    private static func completeLookup(
+        _ job: inout DelayedLeaveJob?, outcome: Outcome, now: Int64, random: any RandomSource, settings: Settings
+    ) -> [Note] {
+        guard var current = job, var lookup = current.lookup, case .presence(let presence) = outcome else { return [.discarded] }
+        lookup.claim = nil
+        var notes: [Note] = []
+        switch (current.lookupPhase, presence) {
+        case (.initial, .present):
+            current.lookup = nil
+            if settings.sanityInterval > 0 {
+                current.lookupPhase = .sanity
+                current.lookup = Activity(due: now + settings.sanityInterval, sequenceStart: now, maxElapsed: .max)
+            }
+            job = current
+            if let transition = apply(.participantLookupSuccessful, to: &job, now: now) { notes.append(.transition(transition)) }
+        case (.initial, _):
+            switch RetryPolicy.next(
+                after: now, interval: lookup.interval, sequenceStart: lookup.sequenceStart ?? now, maxElapsed: lookup.maxElapsed,
+                retryAfter: nil, random: random)
+            {
+            case .retry(let at, let nextInterval):
+                lookup.due = at
+                lookup.interval = nextInterval
+                current.lookup = lookup
+            case .giveUp:
+                current.lookup = nil
+                notes.append(.lookupGaveUp)
+            }
+            job = current
+        case (.sanity, .absent):
+            current.lookup = nil
+            job = current
+            if let transition = apply(.sfuParticipantGone, to: &job, now: now) { notes.append(.transition(transition)) }
+        case (.sanity, let other):
+            if case .unknown(let reason) = other { notes.append(.sanityCheckUnknown(reason)) }
+            lookup.due = now + settings.sanityInterval
+            current.lookup = lookup
+            job = current
+        }
+        return notes
+    }
+
+    private static func completeRestart(_ job: inout DelayedLeaveJob?, outcome: Outcome, now: Int64, random: any RandomSource) -> [Note] {
+        guard var current = job, var restart = current.restart else { return [.discarded] }
+        let retryAfter: Int64?
+        let reason: String
+        switch outcome {
+        case .delayedEvent(.success):
+            current.restartedAt = now
+            current.restartDeadline = now + current.delayTimeout
+            // Next DelayedEventReset at 80 % of the timeout: a fresh sequence then.
+            current.restart = Activity(due: now + current.delayTimeout * 4 / 5, sequenceStart: nil, maxElapsed: 0)
+            job = current
+            return [.restarted]
+        case .delayedEvent(.notFound):
+            return transitionNotes(apply(.delayedEventNotFound, to: &job, now: now))
+        case .clientServerAPIUnresolvable:
+            return transitionNotes(apply(.csAPIURLNotFound, to: &job, now: now))
+        case .delayedEvent(.retry(let hint, let text)):
+            retryAfter = hint
+            reason = text
+        case .presence:
+            return [.discarded]
+        }
+        restart.claim = nil
+        switch RetryPolicy.next(
+            after: now, interval: restart.interval, sequenceStart: restart.sequenceStart ?? now, maxElapsed: restart.maxElapsed,
+            retryAfter: retryAfter, random: random)
+        {
+        case .retry(let at, let nextInterval):
+            restart.due = at
+            restart.interval = nextInterval
+            current.restart = restart
+            job = current
+            return [.restartRetry(reason)]
+        case .giveUp:
+            job = current
+            return [.restartRetry(reason)] + transitionNotes(apply(.delayedEventTimedOut, to: &job, now: now))
+        }
+    }
+
+    private static func completeSend(_ job: inout DelayedLeaveJob?, outcome: Outcome, now: Int64, random: any RandomSource) -> [Note] {
+        guard var current = job, var send = current.send else { return [.discarded] }
+        switch outcome {
+        case .delayedEvent(.success):
+            job = nil
+            return [.sendFinished("sent"), .done(reason: "delayed leave event sent")]
+        case .delayedEvent(.notFound):
+            job = nil
+            return [.sendFinished("already sent or cancelled"), .done(reason: "delayed leave event already sent or cancelled")]
+        case .clientServerAPIUnresolvable(let reason):
+            job = nil
+            return [.sendAbandoned(reason), .done(reason: "client-server API not resolvable")]
+        case .delayedEvent(.retry(let hint, let reason)):
+            send.claim = nil
+            switch RetryPolicy.next(
+                after: now, interval: send.interval, sequenceStart: send.sequenceStart ?? now, maxElapsed: send.maxElapsed,
+                retryAfter: hint, random: random)
+            {
+            case .retry(let at, let nextInterval):
+                send.due = at
+                send.interval = nextInterval
+                current.send = send
+                job = current
+                return []
+            case .giveUp:
+                job = nil
+                return [.sendAbandoned(reason), .done(reason: "gave up sending the delayed leave event")]
+            }
+        case .presence:
+            return [.discarded]
+        }
+    }
+
+    private static func transitionNotes(_ transition: JobTransition?) -> [Note] {
+        guard let transition else { return [] }
+        return [.transition(transition)] + (transition.to == .aborted ? [.done(reason: "aborted after \(transition.event.rawValue)")] : [])
+    }
+
+    // MARK: Recovery
+
+    public enum RecoveryAction: Sendable, Equatable {
+        case delete(reason: String)
+        case keep(DelayedLeaveJob)
+    }
+
+    /// Cold-start handling of one stored job (§8.11).
+    public static func recover(_ job: DelayedLeaveJob, now: Int64, newJobID: String) -> RecoveryAction {
+        if job.delayTimeout <= 0 { return .delete(reason: "invalid delay timeout") }
+        if job.restartedAt + job.delayTimeout <= now { return .delete(reason: "skipping expired stored job") }
+        var recovered = job
+        if job.state == .disconnected, job.send != nil, !job.isForeign {
+            recovered.send = Activity(due: now, sequenceStart: now, maxElapsed: sendWindow(job, now: now))
+            return .keep(recovered)
+        }
+        recovered.jobID = newJobID
+        recovered.isForeign = false
+        enterWaiting(&recovered, now: now)
+        return .keep(recovered)
+    }
+}
+
+/// How the homeserver answered a delayed-event action (§9.3).
+public enum DelayedEventOutcome: Sendable, Equatable {
+    case success
+    /// 404: for restart the event is gone, for send it was already sent or cancelled.
+    case notFound
+    /// Worth retrying; `after` is the server's hint in milliseconds.
+    case retry(after: Int64?, reason: String)
+}

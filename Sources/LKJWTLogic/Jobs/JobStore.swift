@@ -1,0 +1,43 @@
+import FoundationEssentials
+
+/// Where jobs live: shared by every worker process (SQLite file or Redis), or one process (memory).
+/// The store is the only source of truth (contract §8.10); implementations keep records as
+/// `DelayedLeaveJob.record()` text, indexed by key, by every watched identity and by `nextDue`.
+public protocol JobStore: Sendable {
+    /// Atomically reads the job under `key` (nil if none), lets `body` change it (nil deletes it) and
+    /// writes the result, bumping `version`. `body` may run more than once (optimistic stores retry
+    /// on conflict), so it must be free of side effects. A record that cannot be parsed reads as nil.
+    func update<Result: Sendable>(_ key: JobKey, _ body: (inout DelayedLeaveJob?) -> Result) throws(JobStoreError) -> Result
+
+    /// The key of the job watching `identity` in `room`, as its main or an alternative identity.
+    func key(room: String, identity: String) throws(JobStoreError) -> JobKey?
+
+    /// Keys of jobs whose `nextDue` is at or before `now`, soonest first.
+    func dueKeys(now: Int64, limit: Int) throws(JobStoreError) -> [JobKey]
+
+    /// Every stored record, parsed or not, for cold-start recovery.
+    func allRecords() throws(JobStoreError) -> [(key: JobKey, job: Result<DelayedLeaveJob, DelayedLeaveJob.RecordError>)]
+
+    /// Deletes whatever is stored under `key`, parsable or not.
+    func delete(_ key: JobKey) throws(JobStoreError)
+
+    /// The store-wide heartbeat of live schedulers (§8.10 rule 6).
+    func writeHeartbeat(_ now: Int64) throws(JobStoreError)
+    func newestHeartbeat() throws(JobStoreError) -> Int64?
+
+    /// Runs `body` holding a store-wide lock that other processes wait for (cold-start recovery).
+    func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result
+
+    /// For the start-up log: `sqlite:<path>`, `redis:<host>`, `memory`.
+    var name: String { get }
+}
+
+public struct JobStoreError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}

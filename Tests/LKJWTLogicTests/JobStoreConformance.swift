@@ -1,0 +1,176 @@
+import Glibc
+import Synchronization
+import Testing
+
+@testable import LKJWTLogic
+
+/// What every `JobStore` must do, checked the same way against each implementation. `makeStore`
+/// returns a fresh, empty store; `secondConnection` another handle on the same storage (another
+/// process, as far as the store can tell).
+struct JobStoreConformance {
+    let store: any JobStore
+    let secondConnection: any JobStore
+
+    static func job(_ room: String = "room", _ identity: String = "identity", alternatives: [String] = [], due: Int64 = 1_000) -> DelayedLeaveJob {
+        var job = DelayedLeaveJob(
+            key: JobKey(room: room, identity: identity), alternativeIdentities: alternatives, jobID: "JOB\(room)\(identity)",
+            serverName: "example.org", delayID: "syd_\(identity)", delayTimeout: 8000, restartedAt: 500)
+        job.waitingTimerDue = due
+        job.lookup = Activity(due: due + 5, sequenceStart: 500, maxElapsed: 8000)
+        return job
+    }
+
+    func runAll() throws {
+        try createReadReplaceDelete()
+        try unchangedJobsAreNotRewritten()
+        try identityLookup()
+        try dueOrdering()
+        try claimsCountAsDueWhenTheyExpire()
+        try heartbeat()
+        try concurrentUpdatesAreAtomic()
+        try recoveryLockExcludesOtherConnections()
+    }
+
+    func createReadReplaceDelete() throws {
+        let original = Self.job()
+        try store.update(original.key) { $0 = original }
+        let stored = try #require(try secondConnection.update(original.key) { $0 })
+        #expect(stored.jobID == original.jobID)
+        #expect(stored.version == 1)
+        var expected = original
+        expected.version = 1
+        #expect(stored == expected)
+
+        var replacement = Self.job()
+        replacement.jobID = "NEWJOB"
+        let replaced = try store.update(original.key) { job -> String? in
+            defer { job = replacement }
+            return job?.jobID
+        }
+        #expect(replaced == original.jobID)
+        #expect(try secondConnection.update(original.key) { $0?.jobID } == "NEWJOB")
+        #expect(try secondConnection.update(original.key) { $0?.version } == 2)
+
+        try store.update(original.key) { $0 = nil }
+        #expect(try secondConnection.update(original.key) { $0 } == nil)
+        #expect(try store.allRecords().isEmpty)
+    }
+
+    func unchangedJobsAreNotRewritten() throws {
+        let job = Self.job("quiet")
+        try store.update(job.key) { $0 = job }
+        for _ in 0..<3 { _ = try store.update(job.key) { $0?.jobID } }
+        #expect(try store.update(job.key) { $0?.version } == 1)
+        try store.delete(job.key)
+        #expect(try store.update(job.key) { $0 } == nil)
+    }
+
+    func identityLookup() throws {
+        let job = Self.job("room-a", "hashed", alternatives: ["@alice:example.org:DEVICE"])
+        try store.update(job.key) { $0 = job }
+        #expect(try secondConnection.key(room: "room-a", identity: "hashed") == job.key)
+        #expect(try secondConnection.key(room: "room-a", identity: "@alice:example.org:DEVICE") == job.key)
+        #expect(try secondConnection.key(room: "room-b", identity: "@alice:example.org:DEVICE") == nil)
+        #expect(try secondConnection.key(room: "room-a", identity: "someone") == nil)
+        // A replacement without the alternative identity drops it from the index.
+        var replacement = job
+        replacement.alternativeIdentities = []
+        try store.update(job.key) { $0 = replacement }
+        #expect(try secondConnection.key(room: "room-a", identity: "@alice:example.org:DEVICE") == nil)
+        try store.update(job.key) { $0 = nil }
+        #expect(try secondConnection.key(room: "room-a", identity: "hashed") == nil)
+    }
+
+    func dueOrdering() throws {
+        let late = Self.job("r", "late", due: 3_000)
+        let early = Self.job("r", "early", due: 1_000)
+        let future = Self.job("r", "future", due: 90_000)
+        for job in [late, early, future] { try store.update(job.key) { $0 = job } }
+        #expect(try secondConnection.dueKeys(now: 5_000, limit: 10) == [early.key, late.key])
+        #expect(try secondConnection.dueKeys(now: 5_000, limit: 1) == [early.key])
+        #expect(try secondConnection.dueKeys(now: 999, limit: 10).isEmpty)
+        // Moving a job's due time moves it in the index.
+        try store.update(early.key) { job in
+            job?.waitingTimerDue = 95_000
+            job?.lookup?.due = 95_000
+        }
+        #expect(try secondConnection.dueKeys(now: 5_000, limit: 10) == [late.key])
+        for job in [late, early, future] { try store.delete(job.key) }
+        #expect(try secondConnection.dueKeys(now: .max, limit: 10).isEmpty)
+    }
+
+    func claimsCountAsDueWhenTheyExpire() throws {
+        var job = Self.job("claimed", due: 1_000)
+        job.waitingTimerDue = nil
+        job.lookup?.claim = Claim(owner: "worker-1", expires: 31_000)
+        try store.update(job.key) { $0 = job }
+        #expect(try store.dueKeys(now: 5_000, limit: 10).isEmpty)
+        #expect(try store.dueKeys(now: 31_000, limit: 10) == [job.key])
+        try store.delete(job.key)
+    }
+
+    func heartbeat() throws {
+        #expect(try store.newestHeartbeat() == nil)
+        try store.writeHeartbeat(1_700_000_000_000)
+        #expect(try secondConnection.newestHeartbeat() == 1_700_000_000_000)
+        try secondConnection.writeHeartbeat(1_700_000_005_000)
+        #expect(try store.newestHeartbeat() == 1_700_000_005_000)
+    }
+
+    /// Read-modify-write from many threads on two connections loses no update.
+    func concurrentUpdatesAreAtomic() throws {
+        let job = Self.job("counter")
+        try store.update(job.key) { $0 = job }
+        let stores = [store, secondConnection]
+        let failures = Mutex(0)
+        DispatchApply.concurrentPerform(iterations: 8) { index in
+            for _ in 0..<25 {
+                do {
+                    try stores[index % 2].update(job.key) { $0?.delayTimeout += 1 }
+                } catch {
+                    failures.withLock { $0 += 1 }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        #expect(try store.update(job.key) { $0?.delayTimeout } == 8000 + 200)
+        try store.delete(job.key)
+    }
+
+    func recoveryLockExcludesOtherConnections() throws {
+        let inside = Mutex(0)
+        let overlap = Mutex(false)
+        let stores = [store, secondConnection]
+        DispatchApply.concurrentPerform(iterations: 4) { index in
+            try? stores[index % 2].withRecoveryLock { () throws(JobStoreError) in
+                let count = inside.withLock { value -> Int in
+                    value += 1
+                    return value
+                }
+                if count > 1 { overlap.withLock { $0 = true } }
+                var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+                nanosleep(&pause, nil)
+                inside.withLock { $0 -= 1 }
+            }
+        }
+        #expect(!overlap.withLock { $0 })
+    }
+}
+
+struct InMemoryJobStoreTests {
+    @Test func conformsToTheStoreContract() throws {
+        let store = InMemoryJobStore()
+        try JobStoreConformance(store: store, secondConnection: store).runAll()
+    }
+
+    @Test func unparsableRecordsAreListedForRecovery() throws {
+        let store = InMemoryJobStore()
+        store.storeRaw(JobKey(room: "r", identity: "i"), "{not json")
+        let records = try store.allRecords()
+        #expect(records.count == 1)
+        guard case .failure = records.first?.job else {
+            Issue.record("an unparsable record must be reported as such")
+            return
+        }
+    }
+}
