@@ -153,14 +153,15 @@ public enum JobMachine {
         guard var current = job else { return ([], notes) }
         var work: [Work] = []
         let claim = Claim(owner: owner, expires: now + settings.lease)
+        let snapshot = current
         func claimIfDue(_ activity: inout Activity?, _ kind: WorkKind) {
             guard var value = activity, isClaimable(value, now: now) else { return }
             // A taken-over claim (dead worker) continues the same sequence within the same E.
             value.claim = claim
             activity = value
             work.append(Work(
-                kind: kind, key: current.key, jobID: current.jobID, identities: current.allIdentities,
-                serverName: current.serverName, delayID: current.delayID, claim: claim))
+                kind: kind, key: snapshot.key, jobID: snapshot.jobID, identities: snapshot.allIdentities,
+                serverName: snapshot.serverName, delayID: snapshot.delayID, claim: claim))
         }
         claimIfDue(&current.lookup, .lookup)
         claimIfDue(&current.restart, .restart)

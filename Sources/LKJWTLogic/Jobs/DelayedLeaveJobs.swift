@@ -1,0 +1,233 @@
+import Glibc
+import FoundationEssentials
+import Logging
+import Synchronization
+
+/// The delayed-leave jobs of one process: creates them for the token endpoints, applies webhooks,
+/// and performs claimed work for the scheduler. All state lives in the store (contract §8.10).
+public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
+    public struct Dependencies: Sendable {
+        public var store: any JobStore
+        public var clientServerAPI: ClientServerAPIResolver
+        public var roomService: RoomServiceClient
+        public var delayedEvents: DelayedEventClient
+        public var clock: any WallClock
+        public var random: any RandomSource
+
+        public init(
+            store: any JobStore, clientServerAPI: ClientServerAPIResolver, roomService: RoomServiceClient, delayedEvents: DelayedEventClient,
+            clock: any WallClock, random: any RandomSource
+        ) {
+            self.store = store
+            self.clientServerAPI = clientServerAPI
+            self.roomService = roomService
+            self.delayedEvents = delayedEvents
+            self.clock = clock
+            self.random = random
+        }
+    }
+
+    let dependencies: Dependencies
+    let settings: JobMachine.Settings
+    let logger: Logger
+    /// This process, as claims name it.
+    public let owner: String
+    private let shuttingDown = Mutex(false)
+    private let wakeHandler = Mutex<(@Sendable () -> Void)?>(nil)
+
+    public init(dependencies: Dependencies, settings: JobMachine.Settings, logger: Logger) {
+        self.dependencies = dependencies
+        self.settings = settings
+        self.logger = logger
+        self.owner = "\(getpid())-" + Base64.url(dependencies.random.bytes(6))
+    }
+
+    var now: Int64 { Int64((dependencies.clock.now().timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    /// Called when work became due in this process, so the local scheduler need not wait for its next poll.
+    public func onWork(_ handler: @escaping @Sendable () -> Void) {
+        wakeHandler.withLock { $0 = handler }
+    }
+
+    private func wake() {
+        wakeHandler.withLock { $0 }?()
+    }
+
+    /// New jobs are refused once shutdown began (§3.4 step 13).
+    public func beginShutdown() {
+        shuttingDown.withLock { $0 = true }
+    }
+
+    // MARK: DelayedLeaveDelegation
+
+    public func clientServerAPIBaseURL(for serverName: String) -> String? {
+        switch dependencies.clientServerAPI.resolve(serverName) {
+        case .resolved(let baseURL): return baseURL
+        case .failed(let reason):
+            logger.warning("Failed to resolve URL of Client-Server API", metadata: ["server name": "\(serverName)", "err": "\(reason)"])
+            return nil
+        }
+    }
+
+    public func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
+        if shuttingDown.withLock({ $0 }) { return .shuttingDown }
+        let now = self.now
+        let jobID = JobID.make(microseconds: now * 1000, random: dependencies.random)
+        let job: DelayedLeaveJob
+        switch JobMachine.newJob(handover, jobID: jobID, now: now) {
+        case .success(let created): job = created
+        case .failure(let error): return error
+        }
+        let replaced: String?
+        do {
+            replaced = try dependencies.store.update(job.key) { stored -> String? in
+                defer { stored = job }
+                return stored?.jobID
+            }
+        } catch {
+            logger.error("Could not store delayed leave job", metadata: ["room": "\(job.key.room)", "lkId": "\(job.key.identity)", "err": "\(error)"])
+            return .internalServerError
+        }
+        if let replaced {
+            logger.info("replacing existing job", metadata: ["room": "\(job.key.room)", "lkId": "\(job.key.identity)", "oldJobId": "\(replaced)", "newJobId": "\(jobID)"])
+        }
+        logger.info("Delayed leave job scheduled", metadata: [
+            "room": "\(job.key.room)", "lkId": "\(job.key.identity)", "delayId": "\(job.delayID)", "MatrixServerName": "\(job.serverName)", "jobId": "\(jobID)",
+        ])
+        wake()
+        return nil
+    }
+
+    // MARK: Webhooks
+
+    /// Applies a verified webhook event to the job watching that participant, if any.
+    public func apply(_ event: JobEvent, room: String, identity: String) {
+        do {
+            guard let key = try dependencies.store.key(room: room, identity: identity) else {
+                logger.debug("Webhook for a participant without a job", metadata: ["room": "\(room)", "lkId": "\(identity)", "event": "\(event.rawValue)"])
+                return
+            }
+            let now = self.now
+            let (transition, job) = try dependencies.store.update(key) { job -> (JobTransition?, DelayedLeaveJob?) in
+                let before = job
+                return (JobMachine.apply(event, to: &job, now: now), before)
+            }
+            guard let transition, let job else {
+                logger.debug("Event ignored", metadata: ["room": "\(room)", "lkId": "\(identity)", "event": "\(event.rawValue)"])
+                return
+            }
+            log([.transition(transition)] + (transition.to == .aborted ? [.done(reason: "aborted after \(event.rawValue)")] : []), job: job)
+            wake()
+        } catch {
+            logger.error("Could not apply webhook to job", metadata: ["room": "\(room)", "lkId": "\(identity)", "err": "\(error)"])
+        }
+    }
+
+    // MARK: Scheduler work
+
+    /// Fires due timers and claims due attempts of up to `limit` jobs.
+    func claimDueWork(limit: Int) -> [JobMachine.Work] {
+        let now = self.now
+        var claimed: [JobMachine.Work] = []
+        do {
+            for key in try dependencies.store.dueKeys(now: now, limit: limit) {
+                let (work, notes, job) = try dependencies.store.update(key) { job -> ([JobMachine.Work], [JobMachine.Note], DelayedLeaveJob?) in
+                    let before = job
+                    let result = JobMachine.claimDueWork(&job, now: now, owner: owner, settings: settings)
+                    return (result.work, result.notes, before)
+                }
+                if let job { log(notes, job: job) }
+                claimed += work
+            }
+        } catch {
+            logger.error("Job store error while claiming work", metadata: ["err": "\(error)"])
+        }
+        return claimed
+    }
+
+    /// One attempt: the I/O outside any store transaction, then the result written back.
+    func perform(_ work: JobMachine.Work) {
+        let outcome: JobMachine.Outcome
+        switch work.kind {
+        case .lookup:
+            outcome = .presence(presence(of: work))
+        case .restart, .send:
+            switch dependencies.clientServerAPI.resolve(work.serverName) {
+            case .failed(let reason):
+                logger.warning("Failed to resolve URL of Client-Server API", metadata: ["server name": "\(work.serverName)", "err": "\(reason)"])
+                outcome = .clientServerAPIUnresolvable(reason)
+            case .resolved(let baseURL):
+                outcome = .delayedEvent(dependencies.delayedEvents.perform(work.kind == .restart ? .restart : .send, delayID: work.delayID, baseURL: baseURL))
+            }
+        }
+        complete(work, outcome: outcome)
+    }
+
+    func complete(_ work: JobMachine.Work, outcome: JobMachine.Outcome) {
+        let now = self.now
+        do {
+            let (notes, job) = try dependencies.store.update(work.key) { job -> ([JobMachine.Note], DelayedLeaveJob?) in
+                let before = job
+                return (JobMachine.complete(&job, work: work, outcome: outcome, now: now, random: dependencies.random, settings: settings), before)
+            }
+            if let job { log(notes, job: job, work: work) }
+            if notes.contains(where: { if case .transition = $0 { return true } else { return false } }) { wake() }
+        } catch {
+            // The claim expires and another attempt follows; nothing is lost.
+            logger.error("Job store error while recording a result", metadata: ["room": "\(work.key.room)", "lkId": "\(work.key.identity)", "err": "\(error)"])
+        }
+    }
+
+    /// Releases claims on work this process will not perform (shutdown), so others take it at once.
+    func release(_ work: JobMachine.Work) {
+        _ = try? dependencies.store.update(work.key) { job in
+            guard job?.jobID == work.jobID else { return }
+            for path in [\DelayedLeaveJob.lookup, \DelayedLeaveJob.restart, \DelayedLeaveJob.send] where job?[keyPath: path]?.claim == work.claim {
+                job?[keyPath: path]?.claim = nil
+            }
+        }
+    }
+
+    /// Present if the member is there under any of its identities; absent only if absent under all.
+    private func presence(of work: JobMachine.Work) -> RoomServiceClient.ParticipantPresence {
+        var unknown: String?
+        for identity in work.identities {
+            switch dependencies.roomService.participantPresence(room: work.key.room, identity: identity) {
+            case .present: return .present
+            case .absent: continue
+            case .unknown(let reason): unknown = reason
+            }
+        }
+        return unknown.map { .unknown($0) } ?? .absent
+    }
+
+    private func log(_ notes: [JobMachine.Note], job: DelayedLeaveJob, work: JobMachine.Work? = nil) {
+        let metadata: Logger.Metadata = [
+            "room": "\(job.key.room)", "lkId": "\(job.key.identity)", "delayId": "\(job.delayID)", "jobId": "\(job.jobID)",
+        ]
+        for note in notes {
+            switch note {
+            case .transition(let transition):
+                logger.info("Job state transition", metadata: metadata.merging([
+                    "from": "\(transition.from.rawValue)", "to": "\(transition.to.rawValue)", "event": "\(transition.event.rawValue)",
+                ]) { $1 })
+            case .done(let reason):
+                logger.info("job done", metadata: metadata.merging(["reason": "\(reason)"]) { $1 })
+            case .lookupGaveUp:
+                logger.warning("Participant never seen on the SFU; lookup stopped", metadata: metadata)
+            case .sanityCheckUnknown(let reason):
+                logger.warning("Participant sanity check failed", metadata: metadata.merging(["err": "\(reason)"]) { $1 })
+            case .restarted:
+                logger.debug("Delayed event restarted", metadata: metadata)
+            case .restartRetry(let reason):
+                logger.warning("Delayed event restart failed", metadata: metadata.merging(["err": "\(reason)"]) { $1 })
+            case .sendFinished(let how):
+                logger.info("Delayed leave event send finished", metadata: metadata.merging(["status": "\(how)"]) { $1 })
+            case .sendAbandoned(let reason):
+                logger.warning("Gave up sending the delayed leave event", metadata: metadata.merging(["err": "\(reason)"]) { $1 })
+            case .discarded:
+                logger.debug("Late result discarded", metadata: metadata.merging(["work": "\(work?.kind.rawValue ?? "")"]) { $1 })
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Logging
+import Synchronization
+
+/// The background scheduler every long-lived process runs (contract §8.10): one dispatcher thread
+/// claims due work from the store, a few executor threads perform it (so one slow homeserver does
+/// not hold up every other job), and a heartbeat tells other processes a scheduler is alive.
+public final class JobScheduler: Sendable {
+    /// Due work starts within this of its due time (the contract asks for 250 ms at most).
+    static let pollInterval: Int64 = 50
+    static let heartbeatInterval: Int64 = 5_000
+    /// A heartbeat older than this means no scheduler is alive (§8.11).
+    public static let heartbeatTimeout: Int64 = 15_000
+
+    private struct State {
+        var running = false
+        var queue: [JobMachine.Work] = []
+        var threads: [PosixThread] = []
+        var lastHeartbeat: Int64 = 0
+    }
+
+    let jobs: DelayedLeaveJobs
+    let executorCount: Int
+    let logger: Logger
+    private let state = Mutex(State())
+    private let dispatcherWake = Semaphore()
+    private let workAvailable = Semaphore()
+
+    public init(jobs: DelayedLeaveJobs, executors: Int = 4, logger: Logger) {
+        self.jobs = jobs
+        self.executorCount = executors
+        self.logger = logger
+    }
+
+    /// Cold start (§8.11): when no scheduler has been alive for 15 s, the first process to get the
+    /// store's recovery lock purges expired jobs and resets the others; later ones find a fresh heartbeat.
+    public func recoverIfColdStart() throws(JobStoreError) {
+        let store = jobs.dependencies.store
+        guard isCold(try store.newestHeartbeat()) else { return }
+        try store.withRecoveryLock { () throws(JobStoreError) in
+            guard isCold(try store.newestHeartbeat()) else { return }
+            let now = jobs.now
+            var kept = 0
+            var purged = 0
+            for (key, parsed) in try store.allRecords() {
+                switch parsed {
+                case .failure(let error):
+                    logger.warning("Skipping unparsable stored job", metadata: ["identity": "\(key.identity)", "room": "\(key.room)", "err": "\(error)"])
+                case .success(let job):
+                    let newID = JobID.make(microseconds: now * 1000, random: jobs.dependencies.random)
+                    switch JobMachine.recover(job, now: now, newJobID: newID) {
+                    case .delete(let reason):
+                        logger.info("\(reason)", metadata: ["lkId": "\(job.key.identity)", "room": "\(job.key.room)", "jobId": "\(job.jobID)"])
+                        try store.update(key) { $0 = nil }
+                        purged += 1
+                    case .keep(let recovered):
+                        try store.update(key) { $0 = recovered }
+                        kept += 1
+                    }
+                }
+            }
+            try store.writeHeartbeat(now)
+            state.withLock { $0.lastHeartbeat = now }
+            logger.info("Recovered stored jobs after a cold start", metadata: ["kept": "\(kept)", "purged": "\(purged)"])
+        }
+    }
+
+    private func isCold(_ heartbeat: Int64?) -> Bool {
+        guard let heartbeat else { return true }
+        return jobs.now - heartbeat > Self.heartbeatTimeout
+    }
+
+    public func start() {
+        jobs.onWork { [dispatcherWake] in dispatcherWake.signal() }
+        var threads: [PosixThread] = []
+        state.withLock { $0.running = true }
+        if let dispatcher = PosixThread.start({ [self] in dispatch() }) { threads.append(dispatcher) }
+        for _ in 0..<executorCount {
+            if let executor = PosixThread.start({ [self] in execute() }) { threads.append(executor) }
+        }
+        state.withLock { $0.threads = threads }
+    }
+
+    /// Stops claiming, hands queued claims back to the store for other processes, and waits for the
+    /// attempts in progress.
+    public func stop() {
+        let (threads, queued) = state.withLock { state -> ([PosixThread], [JobMachine.Work]) in
+            state.running = false
+            defer { state.queue = [] }
+            return (state.threads, state.queue)
+        }
+        dispatcherWake.signal()
+        for _ in 0..<executorCount { workAvailable.signal() }
+        for work in queued { jobs.release(work) }
+        for thread in threads { thread.join() }
+    }
+
+    private var isRunning: Bool { state.withLock { $0.running } }
+
+    private func dispatch() {
+        while isRunning {
+            dispatcherWake.wait(milliseconds: Self.pollInterval)
+            guard isRunning else { break }
+            beat()
+            let room = state.withLock { executorCount * 2 - $0.queue.count }
+            guard room > 0 else { continue }
+            let work = jobs.claimDueWork(limit: room)
+            guard !work.isEmpty else { continue }
+            state.withLock { $0.queue += work }
+            for _ in work { workAvailable.signal() }
+        }
+    }
+
+    private func beat() {
+        let now = jobs.now
+        guard state.withLock({ now - $0.lastHeartbeat >= Self.heartbeatInterval }) else { return }
+        do {
+            try jobs.dependencies.store.writeHeartbeat(now)
+            state.withLock { $0.lastHeartbeat = now }
+        } catch {
+            logger.error("Could not write the scheduler heartbeat", metadata: ["err": "\(error)"])
+        }
+    }
+
+    private func execute() {
+        while true {
+            workAvailable.wait(milliseconds: 250)
+            let next = state.withLock { state -> (JobMachine.Work?, Bool) in
+                (state.queue.isEmpty ? nil : state.queue.removeFirst(), state.running)
+            }
+            if let work = next.0 {
+                jobs.perform(work)
+            } else if !next.1 {
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import FoundationEssentials
+
+/// Restarts and sends MSC4140 delayed events on the client-server API (contract §9.2–§9.3).
+/// No access token: the delay ID is the capability.
+public struct DelayedEventClient: Sendable {
+    public enum Action: String, Sendable {
+        case restart, send
+    }
+
+    let http: any HTTPClient
+    let clock: any WallClock
+
+    public init(http: any HTTPClient, clock: any WallClock) {
+        self.http = http
+        self.clock = clock
+    }
+
+    public func perform(_ action: Action, delayID: String, baseURL: String) -> DelayedEventOutcome {
+        let request = OutboundRequest(
+            method: "POST", url: Self.url(baseURL: baseURL, delayID: delayID, action: action),
+            headers: [("Content-Type", "application/json")], body: Array("{}".utf8),
+            timeout: .seconds(5), maximumRedirects: 10, maximumResponseSize: 64 * 1024)
+        do {
+            return Self.classify(try http.send(request), now: clock.now())
+        } catch {
+            return .retry(after: nil, reason: error.message)
+        }
+    }
+
+    /// The delay ID goes in as one percent-encoded path segment (DIFF-9), never as a path to join.
+    static func url(baseURL: String, delayID: String, action: Action) -> String {
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        return "\(base)/_matrix/client/unstable/org.matrix.msc4140/delayed_events/\(encodeSegment(delayID))/\(action.rawValue)"
+    }
+
+    static func encodeSegment(_ value: String) -> String {
+        if value == "." { return "%2E" }
+        if value == ".." { return "%2E%2E" }
+        var output = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                output.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                output += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return output
+    }
+
+    /// §9.3: the same table for restart and send; what 404 means differs by action and is the caller's.
+    static func classify(_ response: OutboundResponse, now: Date) -> DelayedEventOutcome {
+        switch response.status {
+        case 200, 204:
+            return .success
+        case 404:
+            return .notFound
+        case 429:
+            return .retry(after: retryAfter(response, now: now), reason: "CS API rate limited the request (http status code 429)")
+        case 500...599:
+            return .retry(after: nil, reason: "CS API temporarily unavailable (http status code \(response.status))")
+        default:
+            return .retry(after: nil, reason: "CS API returned unexpected status: \(response.status)")
+        }
+    }
+
+    /// Milliseconds to wait from `Retry-After` (seconds or HTTP date), else the body's `retry_after_ms`
+    /// rounded up to whole seconds; nil when neither is usable. The header wins.
+    static func retryAfter(_ response: OutboundResponse, now: Date) -> Int64? {
+        if let header = response.header("Retry-After")?.trimmingSpaces() {
+            var digits = Substring(header)
+            var negative = false
+            if let sign = digits.first, sign == "+" || sign == "-" {
+                negative = sign == "-"
+                digits = digits.dropFirst()
+            }
+            if !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
+                guard let seconds = Int64(digits) else { return nil }
+                return negative ? 0 : seconds.multipliedReportingOverflow(by: 1000).partialValue
+            }
+            if let date = HTTPDate.parse(header) {
+                return max(0, Int64(date.timeIntervalSince(now).rounded(.towardZero))) * 1000
+            }
+        }
+        if let milliseconds = (try? JSONParser.parse(response.body))?["retry_after_ms"]?.int64Value, milliseconds > 0 {
+            return (milliseconds + 999) / 1000 * 1000
+        }
+        return nil
+    }
+}
