@@ -18,6 +18,10 @@ struct AuthorizationServiceTests {
             accepted.withLock { $0.append(handover) }
             return nil
         }
+        let applied = Mutex<[String]>([])
+        func apply(_ event: JobEvent, room: String, identity: String) {
+            applied.withLock { $0.append("\(event.rawValue) \(room) \(identity)") }
+        }
     }
 
     struct Harness {
@@ -310,8 +314,27 @@ struct AuthorizationServiceTests {
     }
 
     @Test func webhookAlwaysAnswers200WithoutHeaders() {
-        let response = Harness().service.respond(to: Request(method: "POST", path: "/sfu_webhook", body: .bytes(Array("garbage".utf8))))
+        let delegation = RecordingDelegation(resolvable: true)
+        let response = Harness(delegation: delegation).service.respond(to: Request(method: "POST", path: "/sfu_webhook", body: .bytes(Array("garbage".utf8))))
         #expect(response == Response(status: 200))
+        #expect(delegation.applied.withLock { $0 }.isEmpty)
+    }
+
+    /// Contract §7.3, through the endpoint (with the Harness' key and secret).
+    @Test func signedWebhookReachesTheJobs() throws {
+        let delegation = RecordingDelegation(resolvable: true)
+        let service = Harness(delegation: delegation).service
+        let body = #"{"event":"participant_left","room":{"name":"O8437W3+jmzMVjoIP3tNwbm+XxHQk2iKpOA7aqw3qSc"},"participant":{"identity":"J+T45tGruxc+HrUOqJJlyQSV33m728Cme4+vt8/SWrU","disconnectReason":"CLIENT_INITIATED"},"id":"EV_test","createdAt":"1700000000"}"#
+        let authorization = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJkZXZrZXkiLCJleHAiOjE3MDAwMDAzMDAsIm5iZiI6MTcwMDAwMDAwMCwiaWF0IjoxNzAwMDAwMDAwLCJzaGEyNTYiOiIxaHl0RktDbW9tRE8wSGpOZDVyamh4ZDBvcEZZZzF3RjZjd2VzeGdoeTljPSJ9.45uXWhn4X3Ola_OWiTVj7nOVoePTElhO4N7BbBffWS0"
+        let signed = Request(method: "POST", path: "/sfu_webhook", headers: ["authorization": authorization], body: .bytes(Array(body.utf8)))
+        #expect(service.respond(to: signed) == Response(status: 200))
+        #expect(delegation.applied.withLock { $0 } == [
+            "ParticipantDisconnectedIntentionally O8437W3+jmzMVjoIP3tNwbm+XxHQk2iKpOA7aqw3qSc J+T45tGruxc+HrUOqJJlyQSV33m728Cme4+vt8/SWrU",
+        ])
+        var tampered = signed
+        tampered.body = .bytes(Array(body.utf8.map { $0 == UInt8(ascii: "C") ? UInt8(ascii: "D") : $0 }))
+        #expect(service.respond(to: tampered) == Response(status: 200))
+        #expect(delegation.applied.withLock { $0 }.count == 1)
     }
 
     @Test func cgiSerialisation() {

@@ -25,6 +25,7 @@ public final class AuthorizationService: Sendable {
     let verifier: OpenIDVerifier
     let roomService: RoomServiceClient
     let delegation: (any DelayedLeaveDelegation)?
+    let webhookVerifier: WebhookVerifier
     let logger: Logger
 
     public init(configuration: Configuration, dependencies: Dependencies, logger: Logger) {
@@ -35,6 +36,7 @@ public final class AuthorizationService: Sendable {
             liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret,
             http: dependencies.http, clock: dependencies.clock)
         self.delegation = dependencies.delegation
+        self.webhookVerifier = WebhookVerifier(apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, clock: dependencies.clock)
         self.logger = logger
     }
 
@@ -46,6 +48,7 @@ public final class AuthorizationService: Sendable {
         case .healthz:
             return healthz(request)
         case .sfuWebhook:
+            receiveWebhook(request)
             // Always 200 (§3.7): LiveKit retries on errors, and nothing it sent can be fixed by a retry.
             return Response(status: 200)
         case .getToken, .legacyToken, .delegateDelayedLeave:
@@ -59,6 +62,28 @@ public final class AuthorizationService: Sendable {
         }
         logger.info("Health check", metadata: ["RemoteAddr": "\(request.remoteAddress)"])
         return Response(status: 200)
+    }
+
+    /// Signed participant events move the job watching that participant (contract §7).
+    private func receiveWebhook(_ request: Request) {
+        let body: [UInt8]
+        switch webhookVerifier.verify(authorization: request.header("authorization"), body: request.body) {
+        case .failure(let rejection):
+            logger.warning("Failed to validate webhook", metadata: ["err": "\(rejection.reason)", "RemoteAddr": "\(request.remoteAddress)"])
+            return
+        case .success(let verified):
+            body = verified
+        }
+        guard let event = WebhookEvent.parse(body) else {
+            logger.warning("Failed to parse webhook", metadata: ["err": "not a LiveKit webhook event", "RemoteAddr": "\(request.remoteAddress)"])
+            return
+        }
+        guard let jobEvent = event.jobEvent else {
+            logger.debug("Webhook event ignored", metadata: ["event": "\(event.event)", "room": "\(event.room)"])
+            return
+        }
+        logger.info("Received webhook", metadata: ["event": "\(event.event)", "room": "\(event.room)", "lkId": "\(event.participantIdentity)"])
+        delegation?.apply(jobEvent, room: event.room, identity: event.participantIdentity)
     }
 
     private func jsonEndpoint(_ route: Route, _ request: Request) -> Response {

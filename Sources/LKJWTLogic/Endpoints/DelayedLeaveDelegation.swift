@@ -26,4 +26,6 @@ public protocol DelayedLeaveDelegation: Sendable {
     func clientServerAPIBaseURL(for serverName: String) -> String?
     /// Creates or replaces the job for the handover's key; a client-facing error when it could not be stored.
     func accept(_ handover: DelayedLeaveHandover) -> MatrixError?
+    /// Applies a verified SFU webhook event to the job watching that participant, if there is one.
+    func apply(_ event: JobEvent, room: String, identity: String)
 }

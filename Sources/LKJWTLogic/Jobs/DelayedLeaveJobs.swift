@@ -42,7 +42,8 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         self.owner = "\(getpid())-" + Base64.url(dependencies.random.bytes(6))
     }
 
-    var now: Int64 { Int64((dependencies.clock.now().timeIntervalSince1970 * 1000).rounded(.down)) }
+    public var nowMilliseconds: Int64 { Int64((dependencies.clock.now().timeIntervalSince1970 * 1000).rounded(.down)) }
+    var now: Int64 { nowMilliseconds }
 
     /// Called when work became due in this process, so the local scheduler need not wait for its next poll.
     public func onWork(_ handler: @escaping @Sendable () -> Void) {
