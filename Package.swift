@@ -30,12 +30,24 @@ let package = Package(
             name: "CResolv",
             providers: [.apt(["libc6-dev"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
         .target(
             name: "LKJWTLogic",
             dependencies: [
                 "CCurl",
                 "CCrypto",
                 "CResolv",
+                "CSQLite",
+                "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,0 +1,324 @@
+import CSQLite
+import Glibc
+import Synchronization
+
+/// The default job store (contract §8.9): one SQLite file shared by every worker process of the host.
+/// WAL lets readers run beside the single writer; each mutation starts with `BEGIN IMMEDIATE`, which
+/// takes the write lock before the read of a read-modify-write, so concurrent writers queue on the
+/// busy timeout instead of failing half-way with SQLITE_BUSY.
+public final class SQLiteJobStore: JobStore {
+    /// The contract asks for at least 5 s.
+    static let busyTimeoutMilliseconds: Int32 = 5_000
+    static let schemaVersion: Int64 = 1
+
+    public let name: String
+    private let recoveryLockPath: String
+    /// One connection per store, opened without SQLite's own mutex: this lock serialises its threads.
+    private let connection: Mutex<Connection>
+    /// flock excludes other open files only, not threads sharing this store's; this lock covers those.
+    private let recoveryLock = Mutex(())
+
+    public init(path: String) throws(JobStoreError) {
+        name = "sqlite:\(path)"
+        recoveryLockPath = path + ".recovery-lock"
+        if let directory = Self.parentDirectory(of: path) { try Self.createDirectory(directory) }
+        let connection = try Connection(path: path)
+        try Self.prepareSchema(connection)
+        self.connection = Mutex(connection)
+    }
+
+    public func update<Result: Sendable>(_ key: JobKey, _ body: (inout DelayedLeaveJob?) -> Result) throws(JobStoreError) -> Result {
+        let storageName = key.storageName
+        return try locked("update") { connection throws(JobStoreError) in
+            try connection.immediateTransaction { () throws(JobStoreError) in
+                let record = try connection.rows(SQL.selectRecord, [.text(storageName)]) { $0.text(0) }.first ?? nil
+                var job = record.flatMap { try? DelayedLeaveJob(record: $0) }
+                let before = job
+                let result = body(&job)
+                guard job != before else { return result }
+                try connection.execute(SQL.deleteIdentities, [.text(storageName)])
+                if var changed = job {
+                    changed.version = (before?.version ?? 0) + 1
+                    try connection.execute(
+                        SQL.upsertJob,
+                        [.text(storageName), .text(key.room), .text(key.identity), .text(changed.record()), changed.nextDue.map { .integer($0) } ?? .null])
+                    for identity in [key.identity] + changed.alternativeIdentities {
+                        try connection.execute(SQL.insertIdentity, [.text(key.room), .text(identity), .text(storageName)])
+                    }
+                } else {
+                    try connection.execute(SQL.deleteJob, [.text(storageName)])
+                }
+                return result
+            }
+        }
+    }
+
+    public func key(room: String, identity: String) throws(JobStoreError) -> JobKey? {
+        try locked("key lookup") { connection throws(JobStoreError) in
+            try connection.rows(SQL.selectKeyByIdentity, [.text(room), .text(identity)], Self.jobKey).first ?? nil
+        }
+    }
+
+    public func dueKeys(now: Int64, limit: Int) throws(JobStoreError) -> [JobKey] {
+        try locked("due keys") { connection throws(JobStoreError) in
+            try connection.rows(SQL.selectDueKeys, [.integer(now), .integer(Int64(limit))], Self.jobKey).compactMap { $0 }
+        }
+    }
+
+    public func allRecords() throws(JobStoreError) -> [(key: JobKey, job: Result<DelayedLeaveJob, DelayedLeaveJob.RecordError>)] {
+        try locked("list") { connection throws(JobStoreError) in
+            try connection.rows(SQL.selectAllRecords) { row -> (key: JobKey, job: Result<DelayedLeaveJob, DelayedLeaveJob.RecordError>)? in
+                guard let key = Self.jobKey(row) else { return nil }
+                let record = row.text(2) ?? ""
+                return (key, Result { () throws(DelayedLeaveJob.RecordError) in try DelayedLeaveJob(record: record) })
+            }
+            .compactMap { $0 }
+        }
+    }
+
+    public func delete(_ key: JobKey) throws(JobStoreError) {
+        let storageName = key.storageName
+        try locked("delete") { connection throws(JobStoreError) in
+            try connection.immediateTransaction { () throws(JobStoreError) in
+                try connection.execute(SQL.deleteIdentities, [.text(storageName)])
+                try connection.execute(SQL.deleteJob, [.text(storageName)])
+            }
+        }
+    }
+
+    public func writeHeartbeat(_ now: Int64) throws(JobStoreError) {
+        try locked("heartbeat") { connection throws(JobStoreError) in
+            try connection.immediateTransaction { () throws(JobStoreError) in
+                try connection.execute(SQL.upsertHeartbeat, [.integer(now)])
+            }
+        }
+    }
+
+    public func newestHeartbeat() throws(JobStoreError) -> Int64? {
+        try locked("heartbeat") { connection throws(JobStoreError) in
+            try connection.rows(SQL.selectHeartbeat) { $0.integer(0) }.first ?? nil
+        }
+    }
+
+    /// An flock on a sidecar file: unlike a lock row, the kernel releases it when the holder dies, so
+    /// a crash during recovery cannot block every later start.
+    public func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {
+        try recoveryLock.withLock { _ throws(JobStoreError) in
+            let descriptor = open(recoveryLockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { throw Self.systemError("cannot open recovery lock \(recoveryLockPath.goQuoted)") }
+            defer { close(descriptor) }
+            while flock(descriptor, LOCK_EX) != 0 {
+                guard errno == EINTR else { throw Self.systemError("cannot lock \(recoveryLockPath.goQuoted)") }
+            }
+            return try body()
+        }
+    }
+
+    /// Runs `body` on the connection, naming the operation in its errors for the logs.
+    private func locked<Result: Sendable>(_ operation: String, _ body: (Connection) throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {
+        do {
+            return try connection.withLock { connection throws(JobStoreError) in try body(connection) }
+        } catch {
+            throw JobStoreError("sqlite \(operation): \(error.message)")
+        }
+    }
+
+    private static func jobKey(_ row: Connection.Row) -> JobKey? {
+        guard let room = row.text(0), let identity = row.text(1) else { return nil }
+        return JobKey(room: room, identity: identity)
+    }
+
+    // MARK: Opening
+
+    private static func prepareSchema(_ connection: Connection) throws(JobStoreError) {
+        sqlite3_busy_timeout(connection.handle, busyTimeoutMilliseconds)
+        let mode = try connection.rows("PRAGMA journal_mode = WAL") { $0.text(0) }.first ?? nil
+        // SQLite keeps the old mode where WAL is impossible (e.g. no shared memory); workers would
+        // then block each other's reads, which the contract rules out.
+        guard mode == "wal" else { throw JobStoreError("cannot switch to WAL journal mode (mode is \(mode ?? "unknown"))") }
+        // In WAL mode NORMAL loses at most the last commits on power failure, never consistency.
+        try connection.execute("PRAGMA synchronous = NORMAL")
+        try connection.immediateTransaction { () throws(JobStoreError) in
+            try connection.execute(SQL.createMeta)
+            let version = try connection.rows(SQL.selectSchemaVersion) { $0.integer(0) }.first ?? nil
+            switch version {
+            case nil:
+                try connection.executeScript(SQL.createSchema)
+                try connection.execute(SQL.insertSchemaVersion, [.integer(schemaVersion)])
+            case schemaVersion?:
+                break
+            case let version?:
+                throw JobStoreError("database schema version \(version) is not supported (expected \(schemaVersion))")
+            }
+        }
+    }
+
+    private static func parentDirectory(of path: String) -> String? {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return nil }
+        return String(path[..<slash])
+    }
+
+    /// Creates `directory` and missing parents with mode 0700: the store names rooms and members,
+    /// which other local users have no business reading.
+    private static func createDirectory(_ directory: String) throws(JobStoreError) {
+        var status = stat()
+        if stat(directory, &status) == 0 { return }
+        guard errno == ENOENT else { throw systemError("cannot create directory \(directory.goQuoted)") }
+        if let parent = parentDirectory(of: directory) { try createDirectory(parent) }
+        // EEXIST: another worker process created it meanwhile.
+        guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { throw systemError("cannot create directory \(directory.goQuoted)") }
+    }
+
+    private static func systemError(_ what: String) -> JobStoreError {
+        JobStoreError("\(what): \(String(cString: strerror(errno)))")
+    }
+}
+
+extension SQLiteJobStore {
+    /// Every statement; values are always bound, never spliced in.
+    private enum SQL {
+        static let createMeta = "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)"
+        static let selectSchemaVersion = "SELECT value FROM meta WHERE name = 'schema_version'"
+        static let insertSchemaVersion = "INSERT INTO meta(name, value) VALUES('schema_version', ?1)"
+        /// Version 1. Without IF NOT EXISTS, so that a foreign database with such tables is refused.
+        static let createSchema = """
+            CREATE TABLE jobs(
+                storage_name TEXT PRIMARY KEY NOT NULL, room TEXT NOT NULL, identity TEXT NOT NULL,
+                record TEXT NOT NULL, next_due INTEGER);
+            CREATE INDEX jobs_next_due ON jobs(next_due);
+            CREATE TABLE job_identities(
+                room TEXT NOT NULL, identity TEXT NOT NULL, storage_name TEXT NOT NULL,
+                PRIMARY KEY(room, identity, storage_name));
+            CREATE INDEX job_identities_storage_name ON job_identities(storage_name);
+            """
+
+        static let selectRecord = "SELECT record FROM jobs WHERE storage_name = ?1"
+        static let upsertJob = """
+            INSERT INTO jobs(storage_name, room, identity, record, next_due) VALUES(?1, ?2, ?3, ?4, ?5)
+            ON CONFLICT(storage_name) DO UPDATE SET record = excluded.record, next_due = excluded.next_due
+            """
+        static let deleteJob = "DELETE FROM jobs WHERE storage_name = ?1"
+        /// OR IGNORE: an alternative identity may repeat the main one.
+        static let insertIdentity = "INSERT OR IGNORE INTO job_identities(room, identity, storage_name) VALUES(?1, ?2, ?3)"
+        static let deleteIdentities = "DELETE FROM job_identities WHERE storage_name = ?1"
+        /// A job watching `identity` as its main identity wins over one watching it as an alternative.
+        static let selectKeyByIdentity = """
+            SELECT jobs.room, jobs.identity FROM job_identities JOIN jobs USING(storage_name)
+            WHERE job_identities.room = ?1 AND job_identities.identity = ?2
+            ORDER BY jobs.identity = ?2 DESC LIMIT 1
+            """
+        static let selectDueKeys = "SELECT room, identity FROM jobs WHERE next_due <= ?1 ORDER BY next_due, storage_name LIMIT ?2"
+        static let selectAllRecords = "SELECT room, identity, record FROM jobs ORDER BY storage_name"
+        /// Keeps the newest value: a process with a lagging clock must not make schedulers look dead.
+        static let upsertHeartbeat = """
+            INSERT INTO meta(name, value) VALUES('heartbeat', ?1)
+            ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)
+            """
+        static let selectHeartbeat = "SELECT value FROM meta WHERE name = 'heartbeat'"
+    }
+
+    /// One SQLite connection and its prepared statements; callers serialise access.
+    private final class Connection {
+        enum Parameter {
+            case text(String)
+            case integer(Int64)
+            case null
+        }
+
+        struct Row {
+            let statement: OpaquePointer
+
+            func text(_ column: Int32) -> String? {
+                guard let bytes = sqlite3_column_text(statement, column) else { return nil }
+                return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, column))), as: UTF8.self)
+            }
+
+            func integer(_ column: Int32) -> Int64? {
+                sqlite3_column_type(statement, column) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, column)
+            }
+        }
+
+        let handle: OpaquePointer
+        private var statements: [String: OpaquePointer] = [:]
+
+        init(path: String) throws(JobStoreError) {
+            var handle: OpaquePointer?
+            let status = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+            guard status == SQLITE_OK, let handle else {
+                let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(status))
+                sqlite3_close_v2(handle)
+                throw JobStoreError(message)
+            }
+            self.handle = handle
+        }
+
+        deinit {
+            for statement in statements.values { sqlite3_finalize(statement) }
+            sqlite3_close_v2(handle)
+        }
+
+        func rows<Value>(_ sql: String, _ parameters: [Parameter] = [], _ read: (Row) -> Value) throws(JobStoreError) -> [Value] {
+            let statement = try prepared(sql)
+            // A statement left unreset would keep its read transaction, pinning the WAL.
+            defer {
+                sqlite3_reset(statement)
+                sqlite3_clear_bindings(statement)
+            }
+            for (index, parameter) in parameters.enumerated() {
+                let position = Int32(index + 1)
+                let status =
+                    switch parameter {
+                    case .text(let value): sqlite3_bind_text(statement, position, value, Int32(value.utf8.count), lk_sqlite_transient())
+                    case .integer(let value): sqlite3_bind_int64(statement, position, value)
+                    case .null: sqlite3_bind_null(statement, position)
+                    }
+                guard status == SQLITE_OK else { throw failure() }
+            }
+            var values: [Value] = []
+            while true {
+                switch sqlite3_step(statement) {
+                case SQLITE_ROW: values.append(read(Row(statement: statement)))
+                case SQLITE_DONE: return values
+                default: throw failure()
+                }
+            }
+        }
+
+        func execute(_ sql: String, _ parameters: [Parameter] = []) throws(JobStoreError) {
+            _ = try rows(sql, parameters) { _ in () }
+        }
+
+        /// For the one-off schema creation, which is several statements.
+        func executeScript(_ sql: String) throws(JobStoreError) {
+            guard sqlite3_exec(handle, sql, nil, nil, nil) == SQLITE_OK else { throw failure() }
+        }
+
+        /// Runs `body` in a write transaction, rolled back if anything fails.
+        func immediateTransaction<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {
+            try execute("BEGIN IMMEDIATE")
+            do {
+                let result = try body()
+                try execute("COMMIT")
+                return result
+            } catch {
+                // SQLite may already have rolled back by itself (e.g. after SQLITE_FULL).
+                if sqlite3_get_autocommit(handle) == 0 { try? execute("ROLLBACK") }
+                throw error
+            }
+        }
+
+        private func prepared(_ sql: String) throws(JobStoreError) -> OpaquePointer {
+            if let statement = statements[sql] { return statement }
+            var statement: OpaquePointer?
+            guard sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil) == SQLITE_OK, let statement else {
+                throw failure()
+            }
+            statements[sql] = statement
+            return statement
+        }
+
+        private func failure() -> JobStoreError {
+            JobStoreError(String(cString: sqlite3_errmsg(handle)))
+        }
+    }
+}

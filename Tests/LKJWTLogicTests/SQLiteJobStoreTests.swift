@@ -1,0 +1,170 @@
+import CSQLite
+import FoundationEssentials
+import Glibc
+import Synchronization
+import Testing
+
+@testable import LKJWTLogic
+
+struct SQLiteJobStoreTests {
+    /// A fresh directory per test; removed when the test ends.
+    final class TemporaryDirectory {
+        let path: String
+
+        init() throws {
+            var template = Array("/tmp/lkjwt-sqlite-XXXXXX".utf8CString)
+            path = try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }.map { String(cString: $0) })
+        }
+
+        deinit {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+
+        var database: String { path + "/jobs.sqlite3" }
+    }
+
+    /// A plain connection beside the store's, for what the store's API cannot do.
+    final class RawConnection {
+        let handle: OpaquePointer
+
+        init(_ path: String) throws {
+            var handle: OpaquePointer?
+            #expect(sqlite3_open(path, &handle) == SQLITE_OK)
+            self.handle = try #require(handle)
+        }
+
+        deinit {
+            sqlite3_close(handle)
+        }
+
+        func execute(_ sql: String) {
+            #expect(sqlite3_exec(handle, sql, nil, nil, nil) == SQLITE_OK, "\(String(cString: sqlite3_errmsg(handle)))")
+        }
+
+        func text(_ sql: String) -> String? {
+            var statement: OpaquePointer?
+            guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else { return nil }
+            defer { sqlite3_finalize(statement) }
+            guard sqlite3_step(statement) == SQLITE_ROW, let text = sqlite3_column_text(statement, 0) else { return nil }
+            return String(cString: text)
+        }
+    }
+
+    @Test func conformsToTheStoreContract() throws {
+        let directory = try TemporaryDirectory()
+        // Two connections on one file: two worker processes, as far as SQLite can tell.
+        try JobStoreConformance(
+            store: SQLiteJobStore(path: directory.database), secondConnection: SQLiteJobStore(path: directory.database)
+        ).runAll()
+    }
+
+    @Test func recordsSurviveReopening() throws {
+        let directory = try TemporaryDirectory()
+        let job = JobStoreConformance.job(alternatives: ["@alice:example.org:DEVICE"])
+        do {
+            let store = try SQLiteJobStore(path: directory.database)
+            try store.update(job.key) { $0 = job }
+            try store.writeHeartbeat(1_700_000_000_000)
+        }
+        let reopened = try SQLiteJobStore(path: directory.database)
+        #expect(try reopened.update(job.key) { $0?.jobID } == job.jobID)
+        #expect(try reopened.key(room: job.key.room, identity: "@alice:example.org:DEVICE") == job.key)
+        #expect(try reopened.dueKeys(now: .max, limit: 10) == [job.key])
+        #expect(try reopened.newestHeartbeat() == 1_700_000_000_000)
+        #expect(reopened.name == "sqlite:\(directory.database)")
+    }
+
+    @Test func unparsableRecordsAreListedForRecoveryAndReadAsAbsent() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteJobStore(path: directory.database)
+        let key = JobKey(room: "r", identity: "i")
+        try RawConnection(directory.database).execute(
+            "INSERT INTO jobs(storage_name, room, identity, record, next_due) VALUES('[\"r\",\"i\"]', 'r', 'i', '{not json', NULL)")
+
+        let records = try store.allRecords()
+        #expect(records.map(\.key) == [key])
+        guard case .failure = records.first?.job else {
+            Issue.record("an unparsable record must be reported as such")
+            return
+        }
+        #expect(try store.update(key) { $0 } == nil)
+        #expect(try store.allRecords().count == 1, "reading must leave the record in place")
+
+        let job = JobStoreConformance.job("r", "i")
+        try store.update(key) { $0 = job }
+        let replaced = try store.allRecords()
+        #expect(replaced.count == 1)
+        #expect((try? replaced.first?.job.get())?.jobID == job.jobID)
+    }
+
+    @Test func createsMissingDirectoriesPrivately() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteJobStore(path: directory.path + "/lib/lkjwt-fcgi/jobs.sqlite3")
+        try store.writeHeartbeat(1)
+        for created in ["/lib", "/lib/lkjwt-fcgi"] {
+            var status = stat()
+            #expect(stat(directory.path + created, &status) == 0)
+            #expect(status.st_mode & S_IFMT == S_IFDIR)
+            #expect(status.st_mode & 0o777 == 0o700)
+        }
+    }
+
+    @Test func uncreatableDirectoryIsReported() throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.path + "/file"
+        #expect(FileManager.default.createFile(atPath: file, contents: Data()))
+        #expect {
+            try SQLiteJobStore(path: file + "/state/jobs.sqlite3")
+        } throws: { error in
+            (error as? JobStoreError)?.message == "cannot create directory \"\(file)/state\": Not a directory"
+        }
+    }
+
+    @Test func refusesAnUnknownSchemaVersion() throws {
+        let directory = try TemporaryDirectory()
+        _ = try SQLiteJobStore(path: directory.database)
+        try RawConnection(directory.database).execute("UPDATE meta SET value = 2 WHERE name = 'schema_version'")
+        #expect {
+            try SQLiteJobStore(path: directory.database)
+        } throws: { error in
+            (error as? JobStoreError)?.message == "database schema version 2 is not supported (expected 1)"
+        }
+    }
+
+    @Test func usesTheWriteAheadLog() throws {
+        let directory = try TemporaryDirectory()
+        _ = try SQLiteJobStore(path: directory.database)
+        #expect(try RawConnection(directory.database).text("PRAGMA journal_mode") == "wal")
+    }
+
+    /// Another process in the middle of a write makes an update wait (busy timeout), not fail.
+    @Test func updatesWaitForAnotherWriter() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteJobStore(path: directory.database)
+        let job = JobStoreConformance.job()
+        let writer = try RawConnection(directory.database)
+        writer.execute("BEGIN IMMEDIATE")
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = Mutex<(finished: ContinuousClock.Instant, error: JobStoreError?)?>(nil)
+        let updater = Thread {
+            do throws(JobStoreError) {
+                try store.update(job.key) { $0 = job }
+                outcome.withLock { $0 = (clock.now, nil) }
+            } catch {
+                outcome.withLock { $0 = (clock.now, error) }
+            }
+        }
+        var pause = timespec(tv_sec: 0, tv_nsec: 300_000_000)
+        nanosleep(&pause, nil)
+        #expect(outcome.withLock { $0 } == nil, "the update must still be waiting")
+        writer.execute("COMMIT")
+        updater.join()
+
+        let (finished, error) = try #require(outcome.withLock { $0 })
+        #expect(error == nil)
+        #expect(start.duration(to: finished) >= .milliseconds(300))
+        #expect(try store.update(job.key) { $0?.version } == 1)
+    }
+}
