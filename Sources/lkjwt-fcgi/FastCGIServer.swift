@@ -22,13 +22,16 @@ final class FastCGIServer: Sendable {
     private let threadCount: Int
     private let service: AuthorizationService
     private let logger: Logger
+    /// Runs when SIGTERM arrives, before draining: new delayed-leave jobs are refused from then on.
+    private let onShutdown: @Sendable () -> Void
     private let state = Mutex(PoolState())
 
-    init(listenFD: Int32, threadCount: Int, service: AuthorizationService, logger: Logger) {
+    init(listenFD: Int32, threadCount: Int, service: AuthorizationService, logger: Logger, onShutdown: @escaping @Sendable () -> Void) {
         self.listenFD = listenFD
         self.threadCount = threadCount
         self.service = service
         self.logger = logger
+        self.onShutdown = onShutdown
     }
 
     /// Serves until SIGTERM or SIGINT, then drains and returns.
@@ -41,6 +44,7 @@ final class FastCGIServer: Sendable {
         }
         let received = ProcessSignals.wait(for: terminationSignals)
         logger.info("Shutting down", metadata: ["signal": "\(received)"])
+        onShutdown()
         drain()
     }
 

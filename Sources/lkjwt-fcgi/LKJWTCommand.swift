@@ -23,6 +23,9 @@ struct LKJWTCommand: ParsableCommand {
     @Flag(help: "Validate the environment, print the effective configuration with secrets masked, and exit.")
     var checkConfig = false
 
+    @Flag(help: "Serve no requests; only run the delayed-leave job scheduler (for plain CGI deployments).")
+    var jobs = false
+
     func validate() throws {
         guard (1...1024).contains(threads) else {
             throw ValidationError("--threads must be between 1 and 1024")
@@ -50,7 +53,7 @@ struct LKJWTCommand: ParsableCommand {
         for notice in parsed.notices {
             logger.log(level: notice.level, "\(notice.message)", metadata: notice.loggerMetadata)
         }
-        try Launcher(configuration: parsed.configuration, environment: environment, threads: threads, logger: logger).launch()
+        try Launcher(configuration: parsed.configuration, environment: environment, threads: threads, logger: logger).launch(jobsOnly: jobs)
     }
 }
 

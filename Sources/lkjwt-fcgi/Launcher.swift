@@ -10,46 +10,94 @@ struct Launcher {
     let threads: Int
     let logger: Logger
 
-    func launch() throws {
-        let mode = ServingMode.detect(environment: environment)
-        let service = AuthorizationService(
-            configuration: configuration,
-            dependencies: .init(http: CurlHTTPClient(tls: configuration.tls)),
+    /// `jobsOnly`: the `--jobs` runner for CGI deployments, serving no requests.
+    func launch(jobsOnly: Bool) throws {
+        let http = CurlHTTPClient(tls: configuration.tls)
+        let clock = SystemWallClock()
+        let random = SystemRandomSource()
+        let store: any JobStore
+        do {
+            store = try configuration.jobStore.open()
+        } catch {
+            ProcessEnvironment.printError(error.message)
+            throw ExitCode(1)
+        }
+        let jobs = DelayedLeaveJobs(
+            dependencies: .init(
+                store: store,
+                clientServerAPI: ClientServerAPIResolver(overrides: configuration.csAPIURLOverrides, http: http, clock: clock),
+                roomService: RoomServiceClient(
+                    liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, http: http, clock: clock),
+                delayedEvents: DelayedEventClient(http: http, clock: clock),
+                clock: clock, random: random),
+            settings: JobMachine.Settings(sanityInterval: Int64(min(configuration.sanityCheckIntervalSeconds, Int(Int64.max / 1000))) * 1000),
             logger: logger)
+        let service = AuthorizationService(
+            configuration: configuration, dependencies: .init(http: http, clock: clock, random: random, delegation: jobs), logger: logger)
+        let scheduler = JobScheduler(jobs: jobs, logger: logger)
 
-        switch mode {
+        if jobsOnly {
+            let signals = ProcessSignals.blockTermination()
+            logStart(listen: "jobs", store: store)
+            startScheduler(scheduler)
+            let received = ProcessSignals.wait(for: signals)
+            logger.info("Shutting down", metadata: ["signal": "\(received)"])
+            scheduler.stop()
+            return
+        }
+
+        switch ServingMode.detect(environment: environment) {
         case .cgi:
+            // No long-lived process here: somebody else must run the timers (§8.10 rule 8).
+            let heartbeat = try? store.newestHeartbeat()
+            if heartbeat.map({ jobs.nowMilliseconds - $0 > JobScheduler.heartbeatTimeout }) ?? true {
+                logger.warning("No job scheduler is alive; run `lkjwt-fcgi --jobs` beside the CGI deployment so delayed leave events are handled")
+            }
             CGIResponder.respond(environment: environment, service: service)
         case .inheritedSocket(let fileDescriptor, let origin):
-            logStart(listen: origin)
-            FastCGIServer(listenFD: fileDescriptor, threadCount: threads, service: service, logger: logger).serve()
+            logStart(listen: origin, store: store)
+            startScheduler(scheduler)
+            FastCGIServer(listenFD: fileDescriptor, threadCount: threads, service: service, logger: logger, onShutdown: jobs.beginShutdown).serve()
+            scheduler.stop()
         case .ownSocket:
             let listenFD: Int32
             do {
                 listenFD = try ListenSocket.open(configuration.listenAddress)
             } catch {
-                ProcessEnvironment.printError("Could not listen on \(configuration.listenAddress.description.goQuoted): \(error)")
+                ProcessEnvironment.printError(ConfigurationError.cannotListen(address: configuration.listenAddress.description, detail: error.description).message)
                 throw ExitCode(1)
             }
-            logStart(listen: configuration.listenAddress.description)
-            FastCGIServer(listenFD: listenFD, threadCount: threads, service: service, logger: logger).serve()
+            logStart(listen: configuration.listenAddress.description, store: store)
+            startScheduler(scheduler)
+            FastCGIServer(listenFD: listenFD, threadCount: threads, service: service, logger: logger, onShutdown: jobs.beginShutdown).serve()
+            scheduler.stop()
             if case .unix(let path) = configuration.listenAddress { unlink(path) }
         }
     }
 
-    private func logStart(listen: String) {
-        let fullAccess: String
-        switch configuration.accessPolicy {
-        case .everyone: fullAccess = "[*]"
-        case .servers(let names): fullAccess = "[" + names.joined(separator: " ") + "]"
+    /// Recovery before the first claim, so a cold start never races its own scheduler (§1.4 step 5).
+    private func startScheduler(_ scheduler: JobScheduler) {
+        do {
+            try scheduler.recoverIfColdStart()
+        } catch {
+            logger.error("Job recovery failed; stored jobs continue as they are", metadata: ["err": "\(error)"])
         }
+        scheduler.start()
+    }
+
+    private func logStart(listen: String, store: any JobStore) {
         logger.info("Starting service", metadata: [
             "LIVEKIT_URL": "\(configuration.liveKitURL)",
             "LIVEKIT_JWT_BIND": "\(listen)",
-            "LIVEKIT_FULL_ACCESS_HOMESERVERS": "\(fullAccess)",
+            "LIVEKIT_FULL_ACCESS_HOMESERVERS": "\(configuration.accessPolicy)",
             "SkipVerifyTLS": "\(configuration.tls.skipVerification)",
             "SanityCheckInterval": "\(configuration.sanityCheckIntervalSeconds == 0 ? "disabled" : "\(configuration.sanityCheckIntervalSeconds)s")",
+            "JobStore": "\(store.name)",
             "threads": "\(threads)",
         ])
+        logger.info("Job store opened", metadata: ["JobStore": "\(store.name)"])
+        if case .memory = configuration.jobStore {
+            logger.warning("LIVEKIT_JOBS_DB=:memory: keeps delayed leave jobs in this process only: they are neither durable nor shared between workers")
+        }
     }
 }

@@ -131,7 +131,8 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         let now = self.now
         var claimed: [JobMachine.Work] = []
         do {
-            for key in try dependencies.store.dueKeys(now: now, limit: limit) {
+            // Sibling processes see the same due keys; starting at different ones spreads the claims.
+            for key in try dependencies.store.dueKeys(now: now, limit: limit * 2).shuffled().prefix(limit) {
                 let (work, notes, job) = try dependencies.store.update(key) { job -> ([JobMachine.Work], [JobMachine.Note], DelayedLeaveJob?) in
                     let before = job
                     let result = JobMachine.claimDueWork(&job, now: now, owner: owner, settings: settings)

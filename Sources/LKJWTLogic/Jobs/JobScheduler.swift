@@ -98,15 +98,19 @@ public final class JobScheduler: Sendable {
 
     private func dispatch() {
         while isRunning {
-            dispatcherWake.wait(milliseconds: Self.pollInterval)
-            guard isRunning else { break }
             beat()
             let room = state.withLock { executorCount * 2 - $0.queue.count }
-            guard room > 0 else { continue }
-            let work = jobs.claimDueWork(limit: room)
-            guard !work.isEmpty else { continue }
-            state.withLock { $0.queue += work }
-            for _ in work { workAvailable.signal() }
+            if room > 0 {
+                let work = jobs.claimDueWork(limit: room)
+                if !work.isEmpty {
+                    state.withLock { $0.queue += work }
+                    for _ in work { workAvailable.signal() }
+                    // More may be due right now (a burst of restarts): claim again without sleeping.
+                    continue
+                }
+            }
+            // Woken early by new jobs, webhooks and executors that freed queue room.
+            dispatcherWake.wait(milliseconds: Self.pollInterval)
         }
     }
 
@@ -129,6 +133,7 @@ public final class JobScheduler: Sendable {
             }
             if let work = next.0 {
                 jobs.perform(work)
+                dispatcherWake.signal()
             } else if !next.1 {
                 return
             }

@@ -1,0 +1,416 @@
+import CHiredis
+import Glibc
+import Synchronization
+
+/// `LIVEKIT_REDIS_URL`: jobs in a Redis server shared by the workers of every host (contract §8.9).
+/// Keys, all under upstream's `lk-jwt:` prefix:
+/// - hash `lk-jwt:jobs`: `JobKey.storageName` → `DelayedLeaveJob.record()`, the layout upstream
+///   lk-jwt-service reads and writes;
+/// - sorted set `lk-jwt:due`: storageName scored by `nextDue`, absent while a job has none;
+/// - hash `lk-jwt:identities`: canonical JSON `[room, identity]` of every identity a job watches →
+///   its storageName;
+/// - strings `lk-jwt:heartbeat` (newest scheduler heartbeat) and `lk-jwt:recovery-lock`.
+/// Every change is one Lua script that applies only while the record is still the one that was read
+/// (optimistic concurrency), so the three structures change together.
+public final class RedisJobStore: JobStore {
+    private static let jobsKey = "lk-jwt:jobs"
+    private static let dueKey = "lk-jwt:due"
+    private static let identitiesKey = "lk-jwt:identities"
+    private static let heartbeatKey = "lk-jwt:heartbeat"
+    private static let recoveryLockKey = "lk-jwt:recovery-lock"
+    /// Long enough for a recovery pass over many jobs, short enough that a holder that died does not
+    /// hold up other processes' start-up for long.
+    private static let recoveryLockMilliseconds = 60_000
+    /// Conflicts come from other workers touching the same job; this many in a row means something is wrong.
+    private static let updateAttempts = 50
+
+    public let name: String
+    private let url: RedisURL
+    /// Idle connections; each is used by one thread at a time and returned after the call.
+    private let idle = Mutex<[Connection]>([])
+
+    /// Connects, authenticates, selects the database and pings, so that a wrong URL stops start-up
+    /// with the §2.3 row 8 or 9 text. The URL's password is masked in those texts.
+    public init(url text: String) throws(ConfigurationError) {
+        let printable = JobStoreLocation.maskingPassword(in: text)
+        do throws(RedisURL.ParseError) {
+            url = try RedisURL(parsing: text)
+        } catch {
+            throw .invalidRedisURL(printable, detail: error.description)
+        }
+        // Debian's libhiredis (0.14) has no TLS support.
+        guard !url.tls else { throw .invalidRedisURL(printable, detail: "TLS to Redis is not supported by this build") }
+        switch url.endpoint {
+        case .tcp(let host, _): name = "redis:\(host)"
+        case .unix(let path): name = "redis:\(path)"
+        }
+        do throws(Failure) {
+            let connection = try Connection(url)
+            _ = try connection.run(["PING"])
+            idle.withLock { $0.append(connection) }
+        } catch {
+            throw .redisPingFailed(detail: error.message)
+        }
+    }
+
+    public func update<Result: Sendable>(_ key: JobKey, _ body: (inout DelayedLeaveJob?) -> Result) throws(JobStoreError) -> Result {
+        let field = key.storageName
+        // The write of an attempt whose connection broke may have landed before the reply was lost; the
+        // retry on a fresh connection recognises it instead of applying `body` a second time.
+        var unconfirmed: (record: String?, result: Result)?
+        return try withConnection { connection throws(Failure) -> Result in
+            for attempt in 0..<Self.updateAttempts {
+                let stored = try connection.run(["HGET", Self.jobsKey, field]).string
+                if let unconfirmed, unconfirmed.record == stored { return unconfirmed.result }
+                let before = stored.flatMap { try? DelayedLeaveJob(record: $0) }
+                var job = before
+                let result = body(&job)
+                guard job != before else { return result }
+                job?.version = (before?.version ?? 0) + 1
+                unconfirmed = (job?.record(), result)
+                if try Self.apply(field, room: key.room, stored: stored, before: before, after: job, on: connection) { return result }
+                unconfirmed = nil
+                Self.backOff(attempt)
+            }
+            throw .command("job \(key) kept changing under \(Self.updateAttempts) attempts to update it")
+        }
+    }
+
+    public func key(room: String, identity: String) throws(JobStoreError) -> JobKey? {
+        let direct = JobKey(room: room, identity: identity)
+        let found = try command(["EVAL", Self.lookupScript, "2", Self.jobsKey, Self.identitiesKey, direct.storageName]).elements
+        guard found.count == 2 else { return found.isEmpty ? nil : direct }
+        // The index is only as fresh as the records written here: upstream may have replaced one since.
+        guard let name = found[0].string, let candidate = JobKey(storageName: name), candidate.room == room,
+            let record = found[1].string, let job = try? DelayedLeaveJob(record: record), job.allIdentities.contains(identity)
+        else { return nil }
+        return candidate
+    }
+
+    public func dueKeys(now: Int64, limit: Int) throws(JobStoreError) -> [JobKey] {
+        let due = try command(["EVAL", Self.dueScript, "2", Self.jobsKey, Self.dueKey, String(now), String(max(limit, 0))])
+        return due.elements.compactMap { $0.string.flatMap(JobKey.init(storageName:)) }
+    }
+
+    public func allRecords() throws(JobStoreError) -> [(key: JobKey, job: Result<DelayedLeaveJob, DelayedLeaveJob.RecordError>)] {
+        let pairs = try command(["HGETALL", Self.jobsKey]).elements
+        // A field that is no `[room, identity]` name is neither ours nor upstream's: not a job.
+        return stride(from: 0, to: pairs.count - 1, by: 2).compactMap { index in
+            guard let name = pairs[index].string, let key = JobKey(storageName: name), let record = pairs[index + 1].string else { return nil }
+            return (key, Result { () throws(DelayedLeaveJob.RecordError) in try DelayedLeaveJob(record: record) })
+        }
+    }
+
+    public func delete(_ key: JobKey) throws(JobStoreError) {
+        let field = key.storageName
+        try withConnection { connection throws(Failure) in
+            for attempt in 0..<Self.updateAttempts {
+                let stored = try connection.run(["HGET", Self.jobsKey, field]).string
+                let before = stored.flatMap { try? DelayedLeaveJob(record: $0) }
+                if try Self.apply(field, room: key.room, stored: stored, before: before, after: nil, on: connection) { return }
+                Self.backOff(attempt)
+            }
+            throw .command("job \(key) kept changing under \(Self.updateAttempts) attempts to delete it")
+        }
+    }
+
+    public func writeHeartbeat(_ now: Int64) throws(JobStoreError) {
+        _ = try command(["EVAL", Self.heartbeatScript, "1", Self.heartbeatKey, String(now)])
+    }
+
+    public func newestHeartbeat() throws(JobStoreError) -> Int64? {
+        try command(["GET", Self.heartbeatKey]).string.flatMap { Int64($0) }
+    }
+
+    /// A Redis lock with an expiry (a holder that dies cannot block recovery for ever), owned through a
+    /// random token so that a holder whose lock expired cannot release its successor's.
+    public func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {
+        let token = SystemRandomSource().bytes(16).map { String(UInt16($0) | 0x100, radix: 16).dropFirst() }.joined()
+        while case .null = try command(["SET", Self.recoveryLockKey, token, "NX", "PX", String(Self.recoveryLockMilliseconds)]) {
+            Self.sleep(microseconds: 25_000)
+        }
+        // A failed release leaves the lock to expire.
+        defer { _ = try? command(["EVAL", Self.releaseScript, "1", Self.recoveryLockKey, token]) }
+        return try body()
+    }
+
+    // MARK: - Scripts and their use
+
+    /// Writes (or deletes) a record with its due entry and identity index entries if the stored record
+    /// is still `stored`. False on conflict.
+    private static func apply(
+        _ field: String, room: String, stored: String?, before: DelayedLeaveJob?, after: DelayedLeaveJob?, on connection: Connection
+    ) throws(Failure) -> Bool {
+        let indexFields = { (job: DelayedLeaveJob?) in (job?.allIdentities ?? []).map { JobKey(room: room, identity: $0).storageName } }
+        let oldFields = indexFields(before)
+        var arguments = ["EVAL", applyScript, "3", jobsKey, dueKey, identitiesKey, field]
+        arguments += [stored == nil ? "0" : "1", stored ?? "", after == nil ? "0" : "1", after?.record() ?? ""]
+        arguments += [after?.nextDue.map { String($0) } ?? "", String(oldFields.count)]
+        arguments += oldFields + indexFields(after)
+        return try connection.run(arguments).integer == 1
+    }
+
+    /// KEYS: jobs, due, identities. ARGV: field, stored exists (0/1), stored record, write (0/1, else
+    /// delete), new record, due score ('' = none), number of old index fields, old index fields, new
+    /// index fields. Old index entries are removed only while they still point at this job: the same
+    /// identity may meanwhile be another job's.
+    private static let applyScript = """
+        local current = redis.call('HGET', KEYS[1], ARGV[1])
+        if (ARGV[2] == '1' and current ~= ARGV[3]) or (ARGV[2] == '0' and current) then
+          return 0
+        end
+        local oldCount = tonumber(ARGV[7])
+        for i = 8, 7 + oldCount do
+          if redis.call('HGET', KEYS[3], ARGV[i]) == ARGV[1] then
+            redis.call('HDEL', KEYS[3], ARGV[i])
+          end
+        end
+        if ARGV[4] == '0' then
+          redis.call('HDEL', KEYS[1], ARGV[1])
+          redis.call('ZREM', KEYS[2], ARGV[1])
+          return 1
+        end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[5])
+        if ARGV[6] == '' then
+          redis.call('ZREM', KEYS[2], ARGV[1])
+        else
+          redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+        end
+        for i = 8 + oldCount, #ARGV do
+          redis.call('HSET', KEYS[3], ARGV[i], ARGV[1])
+        end
+        return 1
+        """
+
+    /// KEYS: jobs, identities. ARGV: `[room, identity]`. Returns `{}` (none), `{field}` (the job's
+    /// own key, possibly a record written by upstream, which is not indexed) or `{field, record}` (an
+    /// index hit, for the caller to verify).
+    private static let lookupScript = """
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+          return {ARGV[1]}
+        end
+        local name = redis.call('HGET', KEYS[2], ARGV[1])
+        if not name then
+          return {}
+        end
+        local record = redis.call('HGET', KEYS[1], name)
+        if not record then
+          return {}
+        end
+        return {name, record}
+        """
+
+    /// KEYS: jobs, due. ARGV: now, limit. Due entries whose record vanished (deleted by upstream, which
+    /// knows nothing of the due set) are dropped on the way, so they cannot crowd out real work.
+    private static let dueScript = """
+        local limit = tonumber(ARGV[2])
+        local due = {}
+        local offset = 0
+        while #due < limit do
+          local batch = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', offset, limit - #due)
+          if #batch == 0 then
+            break
+          end
+          for _, name in ipairs(batch) do
+            if redis.call('HEXISTS', KEYS[1], name) == 1 then
+              due[#due + 1] = name
+              offset = offset + 1
+            else
+              redis.call('ZREM', KEYS[2], name)
+            end
+          end
+        end
+        return due
+        """
+
+    /// Keeps the newest value: workers on several hosts write with slightly different clocks.
+    private static let heartbeatScript = """
+        local current = tonumber(redis.call('GET', KEYS[1]) or '')
+        if current == nil or current < tonumber(ARGV[1]) then
+          redis.call('SET', KEYS[1], ARGV[1])
+        end
+        return 0
+        """
+
+    private static let releaseScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          return redis.call('DEL', KEYS[1])
+        end
+        return 0
+        """
+
+    // MARK: - Connections
+
+    private func command(_ arguments: [String]) throws(JobStoreError) -> Reply {
+        try withConnection { connection throws(Failure) in try connection.run(arguments) }
+    }
+
+    /// Runs `body` on an idle connection or a new one. A broken connection (a pooled one may have been
+    /// closed by a Redis restart or idle timeout) is replaced and `body` run again, once per call.
+    private func withConnection<T>(_ body: (Connection) throws(Failure) -> T) throws(JobStoreError) -> T {
+        var connection: Connection
+        if let pooled = idle.withLock({ $0.popLast() }) {
+            connection = pooled
+        } else {
+            connection = try connect()
+        }
+        var reconnected = false
+        while true {
+            do throws(Failure) {
+                let result = try body(connection)
+                idle.withLock { [connection] in $0.append(connection) }
+                return result
+            } catch {
+                switch error {
+                case .command(let message):
+                    idle.withLock { [connection] in $0.append(connection) }
+                    throw JobStoreError("Redis: \(message)")
+                case .connection(let message):
+                    guard !reconnected else { throw JobStoreError("Redis: \(message)") }
+                    reconnected = true
+                    connection = try connect()
+                }
+            }
+        }
+    }
+
+    private func connect() throws(JobStoreError) -> Connection {
+        do throws(Failure) {
+            return try Connection(url)
+        } catch {
+            throw JobStoreError("Redis: \(error.message)")
+        }
+    }
+
+    /// Randomised and growing, so that workers colliding on one job spread out.
+    private static func backOff(_ attempt: Int) {
+        sleep(microseconds: Int.random(in: 0...(min(attempt, 20) + 1) * 250))
+    }
+
+    private static func sleep(microseconds: Int) {
+        var pause = timespec(tv_sec: 0, tv_nsec: microseconds * 1000)
+        nanosleep(&pause, nil)
+    }
+
+    private enum Failure: Error {
+        /// The connection is unusable (I/O error, timeout, protocol error).
+        case connection(String)
+        /// Redis answered with an error; the connection is fine.
+        case command(String)
+
+        var message: String {
+            switch self {
+            case .connection(let message), .command(let message): message
+            }
+        }
+    }
+
+    private enum Reply {
+        /// A bulk string or a status such as `OK`: no caller needs to tell them apart.
+        case string(String)
+        case integer(Int64)
+        case array([Reply])
+        case null
+
+        var string: String? {
+            if case .string(let value) = self { value } else { nil }
+        }
+
+        var integer: Int64? {
+            if case .integer(let value) = self { value } else { nil }
+        }
+
+        var elements: [Reply] {
+            if case .array(let value) = self { value } else { [] }
+        }
+    }
+
+    /// One blocking hiredis connection, authenticated and on the URL's database. Unchecked Sendable:
+    /// the pool hands it to one thread at a time.
+    private final class Connection: @unchecked Sendable {
+        private static let timeout = timeval(tv_sec: 5, tv_usec: 0)
+
+        private let context: UnsafeMutablePointer<redisContext>
+
+        init(_ url: RedisURL) throws(Failure) {
+            let address: String
+            let opened: UnsafeMutablePointer<redisContext>?
+            switch url.endpoint {
+            case .tcp(let host, let port):
+                address = "\(host):\(port)"
+                opened = redisConnectWithTimeout(host, Int32(port), Self.timeout)
+            case .unix(let path):
+                address = path
+                opened = redisConnectUnixWithTimeout(path, Self.timeout)
+            }
+            guard let opened else { throw .connection("connect to \(address): out of memory") }
+            guard opened.pointee.err == 0, redisSetTimeout(opened, Self.timeout) == REDIS_OK else {
+                let detail = String(cString: lk_redis_error_text(opened))
+                redisFree(opened)
+                throw .connection("connect to \(address): \(detail)")
+            }
+            context = opened
+            // A user name without a password is not sent: `AUTH name` alone would be taken for a password.
+            if let password = url.password {
+                try setUp(url.username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
+            }
+            if url.database != 0 {
+                try setUp(["SELECT", String(url.database)])
+            }
+        }
+
+        deinit {
+            redisFree(context)
+        }
+
+        /// Names the failing step (never its arguments, which hold the password).
+        private func setUp(_ arguments: [String]) throws(Failure) {
+            do throws(Failure) {
+                _ = try run(arguments)
+            } catch {
+                throw .connection("\(arguments[0]): \(error.message)")
+            }
+        }
+
+        func run(_ arguments: [String]) throws(Failure) -> Reply {
+            // All arguments in one buffer; hiredis takes pointers and lengths, so any bytes pass unchanged.
+            var bytes: [UInt8] = []
+            var lengths: [Int] = []
+            for argument in arguments {
+                bytes += argument.utf8
+                lengths.append(argument.utf8.count)
+            }
+            bytes.append(0)  // keeps the buffer non-empty, so it has a base address
+            let reply = bytes.withUnsafeBufferPointer { buffer in
+                var offset = 0
+                var pointers: [UnsafePointer<CChar>?] = lengths.map { length in
+                    defer { offset += length }
+                    return UnsafeRawPointer(buffer.baseAddress! + offset).assumingMemoryBound(to: CChar.self)
+                }
+                return lk_redis_command(context, Int32(arguments.count), &pointers, lengths)
+            }
+            // No reply means the context failed and cannot be used again.
+            guard let reply else { throw .connection(String(cString: lk_redis_error_text(context))) }
+            defer { freeReplyObject(reply) }
+            return try Self.convert(reply.pointee)
+        }
+
+        private static func convert(_ reply: redisReply) throws(Failure) -> Reply {
+            let text = { String(decoding: UnsafeRawBufferPointer(start: reply.str, count: reply.len), as: UTF8.self) }
+            switch reply.type {
+            case REDIS_REPLY_STRING, REDIS_REPLY_STATUS: return .string(text())
+            case REDIS_REPLY_INTEGER: return .integer(reply.integer)
+            case REDIS_REPLY_NIL: return .null
+            case REDIS_REPLY_ERROR: throw .command(text())
+            case REDIS_REPLY_ARRAY:
+                var elements: [Reply] = []
+                for index in 0..<reply.elements {
+                    guard let element = reply.element[index] else { throw .command("malformed array reply") }
+                    elements.append(try convert(element.pointee))
+                }
+                return .array(elements)
+            default: throw .command("unexpected reply type \(reply.type)")
+            }
+        }
+    }
+}
