@@ -1,0 +1,1 @@
+"""In-process fakes of the service's peers: a Matrix homeserver (HTTPS) and a LiveKit SFU (Twirp)."""

@@ -1,0 +1,62 @@
+"""A minimal FastCGI client, to ask the service directly (without a web server) whether it serves."""
+
+import socket
+import struct
+
+VERSION, BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT = 1, 1, 3, 4, 5, 6
+RESPONDER = 1
+REQUEST_ID = 1
+
+
+def _record(record_type: int, content: bytes = b"") -> bytes:
+    return struct.pack(">BBHHBx", VERSION, record_type, REQUEST_ID, len(content), 0) + content
+
+
+def _length(value: bytes) -> bytes:
+    return struct.pack(">B", len(value)) if len(value) < 128 else struct.pack(">I", len(value) | 0x80000000)
+
+
+def _params(params: dict[str, str]) -> bytes:
+    encoded = b""
+    for name, value in params.items():
+        name_bytes, value_bytes = name.encode(), value.encode()
+        encoded += _length(name_bytes) + _length(value_bytes) + name_bytes + value_bytes
+    return encoded
+
+
+def _connect(upstream: str, timeout: float) -> socket.socket:
+    """`upstream` as nginx's `server` directive takes it: unix:/path or host:port."""
+    if upstream.startswith("unix:"):
+        connection = socket.socket(socket.AF_UNIX)
+        connection.settimeout(timeout)
+        connection.connect(upstream.removeprefix("unix:"))
+        return connection
+    host, _, port = upstream.rpartition(":")
+    return socket.create_connection((host, int(port)), timeout=timeout)
+
+
+def get_status(upstream: str, path: str, timeout: float = 2.0) -> int:
+    """The HTTP status the responder gives a GET of `path` (its CGI Status header, 200 if none)."""
+    with _connect(upstream, timeout) as connection:
+        connection.sendall(
+            _record(BEGIN_REQUEST, struct.pack(">HB5x", RESPONDER, 0))
+            + _record(PARAMS, _params({"REQUEST_METHOD": "GET", "SCRIPT_NAME": path, "REQUEST_URI": path,
+                                       "GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "127.0.0.1"}))
+            + _record(PARAMS) + _record(STDIN))
+        stream, output = connection.makefile("rb"), b""
+        while True:
+            header = stream.read(8)
+            if len(header) < 8:
+                raise ConnectionError("connection closed before FCGI_END_REQUEST")
+            _, record_type, _, length, padding = struct.unpack(">BBHHBx", header)
+            content = stream.read(length + padding)[:length]
+            if record_type == STDOUT:
+                output += content
+            elif record_type == END_REQUEST:
+                break
+    head = output.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    for line in head.split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.lower() == "status":
+            return int(value.split()[0])
+    return 200
