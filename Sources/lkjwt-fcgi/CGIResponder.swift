@@ -7,14 +7,7 @@ enum CGIResponder {
         let body = readBody(contentLength: environment["CONTENT_LENGTH"])
         let request = RequestTranslation.request(parameters: environment, body: body)
         let response = service.respond(to: request)
-        let bytes = response.cgiBytes(includeBody: request.method != "HEAD")
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return }
-            offset += written
-        }
+        FileDescriptor.writeAll(STDOUT_FILENO, response.cgiBytes(includeBody: request.method != "HEAD"))
     }
 
     private static func readBody(contentLength: String?) -> Request.Body {

@@ -121,7 +121,7 @@ final class FastCGIServer: Sendable {
     }
 
     private func handle(_ fcgiRequest: inout FCGX_Request) {
-        let parameters = FastCGIServer.parameters(fcgiRequest.envp)
+        let parameters = ProcessEnvironment.variables(fcgiRequest.envp)
         let body = FastCGIServer.readBody(fcgiRequest.in, contentLength: parameters["CONTENT_LENGTH"])
         let request = RequestTranslation.request(parameters: parameters, body: body)
         let response = service.respond(to: request)
@@ -131,19 +131,6 @@ final class FastCGIServer: Sendable {
                 _ = FCGX_PutStr(chars.baseAddress, Int32(chars.count), fcgiRequest.out)
             }
         }
-    }
-
-    static func parameters(_ envp: FCGX_ParamArray?) -> [String: String] {
-        var result: [String: String] = [:]
-        guard var cursor = envp else { return result }
-        while let entry = cursor.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            cursor += 1
-        }
-        return result
     }
 
     static func readBody(_ stream: UnsafeMutablePointer<FCGX_Stream>?, contentLength: String?) -> Request.Body {

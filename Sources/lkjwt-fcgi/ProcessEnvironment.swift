@@ -1,10 +1,16 @@
 import Glibc
+import LKJWTLogic
 
 /// The process environment and file access the configuration needs, read once.
 enum ProcessEnvironment {
     static func current() -> [String: String] {
+        variables(environ)
+    }
+
+    /// `NAME=value` strings of a NULL-terminated array (the environment, FastCGI parameters).
+    static func variables(_ array: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [String: String] {
         var result: [String: String] = [:]
-        var cursor = environ
+        guard var cursor = array else { return result }
         while let entry = cursor.pointee {
             let text = String(cString: entry)
             if let equals = text.firstIndex(of: "=") {
@@ -39,7 +45,6 @@ enum ProcessEnvironment {
     }
 
     static func printError(_ message: String) {
-        let line = Array((message + "\n").utf8)
-        _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        FileDescriptor.writeAll(STDERR_FILENO, Array((message + "\n").utf8))
     }
 }

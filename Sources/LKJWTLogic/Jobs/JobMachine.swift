@@ -211,15 +211,9 @@ public enum JobMachine {
             job = current
             if let transition = apply(.participantLookupSuccessful, to: &job, now: now) { notes.append(.transition(transition)) }
         case (.initial, _):
-            switch RetryPolicy.next(
-                after: now, interval: lookup.interval, sequenceStart: lookup.sequenceStart ?? now, maxElapsed: lookup.maxElapsed,
-                retryAfter: nil, random: random)
-            {
-            case .retry(let at, let nextInterval):
-                lookup.due = at
-                lookup.interval = nextInterval
+            if scheduleRetry(&lookup, now: now, retryAfter: nil, random: random) {
                 current.lookup = lookup
-            case .giveUp:
+            } else {
                 current.lookup = nil
                 notes.append(.lookupGaveUp)
             }
@@ -260,20 +254,12 @@ public enum JobMachine {
             return [.discarded]
         }
         restart.claim = nil
-        switch RetryPolicy.next(
-            after: now, interval: restart.interval, sequenceStart: restart.sequenceStart ?? now, maxElapsed: restart.maxElapsed,
-            retryAfter: retryAfter, random: random)
-        {
-        case .retry(let at, let nextInterval):
-            restart.due = at
-            restart.interval = nextInterval
-            current.restart = restart
-            job = current
-            return [.restartRetry(reason)]
-        case .giveUp:
-            job = current
+        guard scheduleRetry(&restart, now: now, retryAfter: retryAfter, random: random) else {
             return [.restartRetry(reason)] + transitionNotes(apply(.delayedEventTimedOut, to: &job, now: now))
         }
+        current.restart = restart
+        job = current
+        return [.restartRetry(reason)]
     }
 
     private static func completeSend(_ job: inout DelayedLeaveJob?, outcome: Outcome, now: Int64, random: any RandomSource) -> [Note] {
@@ -290,22 +276,30 @@ public enum JobMachine {
             return [.sendAbandoned(reason), .done(reason: "client-server API not resolvable")]
         case .delayedEvent(.retry(let hint, let reason)):
             send.claim = nil
-            switch RetryPolicy.next(
-                after: now, interval: send.interval, sequenceStart: send.sequenceStart ?? now, maxElapsed: send.maxElapsed,
-                retryAfter: hint, random: random)
-            {
-            case .retry(let at, let nextInterval):
-                send.due = at
-                send.interval = nextInterval
-                current.send = send
-                job = current
-                return []
-            case .giveUp:
+            guard scheduleRetry(&send, now: now, retryAfter: hint, random: random) else {
                 job = nil
                 return [.sendAbandoned(reason), .done(reason: "gave up sending the delayed leave event")]
             }
+            current.send = send
+            job = current
+            return []
         case .presence:
             return [.discarded]
+        }
+    }
+
+    /// Moves a failed activity to its next attempt (§8.7); false when its max elapsed time is spent.
+    private static func scheduleRetry(_ activity: inout Activity, now: Int64, retryAfter: Int64?, random: any RandomSource) -> Bool {
+        switch RetryPolicy.next(
+            after: now, interval: activity.interval, sequenceStart: activity.sequenceStart ?? now, maxElapsed: activity.maxElapsed,
+            retryAfter: retryAfter, random: random)
+        {
+        case .retry(let at, let nextInterval):
+            activity.due = at
+            activity.interval = nextInterval
+            return true
+        case .giveUp:
+            return false
         }
     }
 

@@ -73,19 +73,6 @@ public struct OpenIDVerifier: Sendable {
 
     /// `application/x-www-form-urlencoded` as Go's `url.QueryEscape`: unreserved bytes kept, space as `+`.
     static func formEncode(_ value: String) -> String {
-        var output = ""
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                output.unicodeScalars.append(Unicode.Scalar(byte))
-            case UInt8(ascii: " "):
-                output += "+"
-            default:
-                let hex = String(byte, radix: 16, uppercase: true)
-                output += "%" + (hex.count == 1 ? "0" + hex : hex)
-            }
-        }
-        return output
+        PercentEncoding.encode(value, spaceAsPlus: true)
     }
 }
