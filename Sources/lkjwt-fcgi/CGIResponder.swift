@@ -5,13 +5,13 @@ import LKJWTLogic
 enum CGIResponder {
     static func respond(environment: [String: String], service: AuthorizationService) {
         let body = readBody(contentLength: environment["CONTENT_LENGTH"])
-        let request = RequestTranslation.request(parameters: environment, body: body)
+        let request = Request(cgiParameters: environment, body: body)
         let response = service.respond(to: request)
         FileDescriptor.writeAll(STDOUT_FILENO, response.cgiBytes(includeBody: request.method != "HEAD"))
     }
 
     private static func readBody(contentLength: String?) -> Request.Body {
-        guard let limit = RequestTranslation.bodyLimit(contentLength: contentLength) else { return .tooLarge }
+        guard let limit = Request.bodyReadLimit(contentLength: contentLength) else { return .tooLarge }
         var body = [UInt8](repeating: 0, count: limit)
         var total = 0
         while total < limit {

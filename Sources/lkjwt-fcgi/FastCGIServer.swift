@@ -123,7 +123,7 @@ final class FastCGIServer: Sendable {
     private func handle(_ fcgiRequest: inout FCGX_Request) {
         let parameters = ProcessEnvironment.variables(fcgiRequest.envp)
         let body = FastCGIServer.readBody(fcgiRequest.in, contentLength: parameters["CONTENT_LENGTH"])
-        let request = RequestTranslation.request(parameters: parameters, body: body)
+        let request = Request(cgiParameters: parameters, body: body)
         let response = service.respond(to: request)
         let bytes = response.cgiBytes(includeBody: request.method != "HEAD")
         bytes.withUnsafeBufferPointer { buffer in
@@ -134,7 +134,7 @@ final class FastCGIServer: Sendable {
     }
 
     static func readBody(_ stream: UnsafeMutablePointer<FCGX_Stream>?, contentLength: String?) -> Request.Body {
-        guard let limit = RequestTranslation.bodyLimit(contentLength: contentLength) else { return .tooLarge }
+        guard let limit = Request.bodyReadLimit(contentLength: contentLength) else { return .tooLarge }
         var body = [UInt8](repeating: 0, count: limit)
         var total = 0
         while total < limit {

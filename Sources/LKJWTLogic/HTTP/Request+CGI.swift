@@ -1,21 +1,19 @@
-import LKJWTLogic
-
-/// CGI/FastCGI parameters → `Request` (contract §3.1); the same rules for both transports.
-enum RequestTranslation {
-    static func request(parameters: [String: String], body: Request.Body) -> Request {
+extension Request {
+    /// A request from CGI/FastCGI parameters (contract §3.1); the same rules for both transports.
+    public init(cgiParameters parameters: [String: String], body: Body) {
         var headers: [String: String] = [:]
         for (name, value) in parameters where name.hasPrefix("HTTP_") {
-            headers[name.dropFirst(5).lowercased().replacingUnderscores()] = value
+            headers[String(name.dropFirst(5).lowercased().map { $0 == "_" ? "-" : $0 })] = value
         }
         var remoteAddress = parameters["REMOTE_ADDR"] ?? ""
         if let port = parameters["REMOTE_PORT"], !port.isEmpty { remoteAddress += ":\(port)" }
-        return Request(
-            method: parameters["REQUEST_METHOD"] ?? "GET", path: path(parameters), headers: headers, body: body,
+        self.init(
+            method: parameters["REQUEST_METHOD"] ?? "GET", path: Request.path(cgiParameters: parameters), headers: headers, body: body,
             remoteAddress: remoteAddress)
     }
 
     /// `SCRIPT_NAME + PATH_INFO` (decoded by the web server), else the decoded path of `REQUEST_URI`.
-    static func path(_ parameters: [String: String]) -> String {
+    static func path(cgiParameters parameters: [String: String]) -> String {
         let scriptName = parameters["SCRIPT_NAME"] ?? ""
         let pathInfo = parameters["PATH_INFO"] ?? ""
         if !scriptName.isEmpty || !pathInfo.isEmpty { return scriptName + pathInfo }
@@ -40,23 +38,12 @@ enum RequestTranslation {
     }
 
     /// How many body bytes to ask for: the declared length when there is one, else read to the end
-    /// (nginx unbuffered sends none, Caddy sends -1 for chunked bodies). nil: declared too large.
-    static func bodyLimit(contentLength: String?) -> Int? {
+    /// (nginx unbuffered sends none, Caddy sends -1 for chunked bodies) and one byte more than allowed,
+    /// to notice a body that is too large. nil: the declared length is too large, read nothing.
+    public static func bodyReadLimit(contentLength: String?) -> Int? {
         if let declared = contentLength.flatMap(Int.init), declared >= 0 {
-            return declared > Request.maximumBodySize ? nil : declared
+            return declared > maximumBodySize ? nil : declared
         }
-        return Request.maximumBodySize + 1
-    }
-}
-
-extension Substring {
-    fileprivate func replacingUnderscores() -> String {
-        String(map { $0 == "_" ? "-" : $0 })
-    }
-}
-
-extension String {
-    fileprivate func replacingUnderscores() -> String {
-        String(map { $0 == "_" ? "-" : $0 })
+        return maximumBodySize + 1
     }
 }
