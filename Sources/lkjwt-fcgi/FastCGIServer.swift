@@ -75,7 +75,7 @@ final class FastCGIServer: Sendable {
                 state.shuttingDown = true
                 // Interrupt every idle accepter; repeated because a signal can land just before accept().
                 for index in state.idle {
-                    if let thread = state.threads[index] { pthread_kill(thread, SIGUSR1) }
+                    if let thread = state.threads[index] { pthread_kill(thread, ProcessSignals.wakeSignal) }
                 }
                 return state.running
             }

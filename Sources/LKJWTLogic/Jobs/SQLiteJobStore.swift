@@ -23,6 +23,10 @@ public final class SQLiteJobStore: JobStore {
         recoveryLockPath = path + ".recovery-lock"
         if let directory = Self.parentDirectory(of: path) { try Self.createDirectory(directory) }
         let connection = try Connection(path: path)
+        // Switching a new file to WAL does not wait for the busy timeout: workers that start
+        // together would fail with "database is locked". The sidecar lock serialises them.
+        let schemaLock = try Self.lockFile(recoveryLockPath)
+        defer { close(schemaLock) }
         try Self.prepareSchema(connection)
         self.connection = Mutex(connection)
     }
@@ -104,14 +108,24 @@ public final class SQLiteJobStore: JobStore {
     /// a crash during recovery cannot block every later start.
     public func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {
         try recoveryLock.withLock { _ throws(JobStoreError) in
-            let descriptor = open(recoveryLockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-            guard descriptor >= 0 else { throw Self.systemError("cannot open recovery lock \(recoveryLockPath.goQuoted)") }
+            let descriptor = try Self.lockFile(recoveryLockPath)
             defer { close(descriptor) }
-            while flock(descriptor, LOCK_EX) != 0 {
-                guard errno == EINTR else { throw Self.systemError("cannot lock \(recoveryLockPath.goQuoted)") }
-            }
             return try body()
         }
+    }
+
+    /// Opens and flocks `path`; closing the descriptor releases the lock.
+    private static func lockFile(_ path: String) throws(JobStoreError) -> Int32 {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw systemError("cannot open lock file \(path.goQuoted)") }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let failure = systemError("cannot lock \(path.goQuoted)")
+                close(descriptor)
+                throw failure
+            }
+        }
+        return descriptor
     }
 
     /// Runs `body` on the connection, naming the operation in its errors for the logs.
