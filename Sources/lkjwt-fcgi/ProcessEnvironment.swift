@@ -7,16 +7,20 @@ enum ProcessEnvironment {
         variables(environ)
     }
 
-    /// `NAME=value` strings of a NULL-terminated array (the environment, FastCGI parameters).
-    static func variables(_ array: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [String: String] {
+    /// `NAME=value` strings of a NULL-terminated array (the environment, FastCGI parameters); with
+    /// `prefixes`, only the entries starting with one of them (compared in C, before any String exists).
+    static func variables(_ array: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, prefixes: [String]? = nil) -> [String: String] {
         var result: [String: String] = [:]
         guard var cursor = array else { return result }
         while let entry = cursor.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
             cursor += 1
+            if let prefixes, !prefixes.contains(where: { strncmp(entry, $0, $0.utf8.count) == 0 }) { continue }
+            guard let equals = strchr(entry, Int32(UInt8(ascii: "="))) else { continue }
+            let nameLength = equals - entry
+            let name = entry.withMemoryRebound(to: UInt8.self, capacity: nameLength) {
+                String(decoding: UnsafeBufferPointer(start: $0, count: nameLength), as: UTF8.self)
+            }
+            result[name] = String(cString: equals + 1)
         }
         return result
     }

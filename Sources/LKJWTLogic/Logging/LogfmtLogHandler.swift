@@ -25,7 +25,7 @@ public struct LogfmtLogHandler: LogHandler {
         if colour {
             line = LogfmtLogHandler.colourCode(event.level) + line + "\u{1B}[0m"
         }
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        let merged = metadata.isEmpty ? event.metadata ?? [:] : metadata.merging(event.metadata ?? [:]) { $1 }
         for key in merged.keys.sorted() {
             line += " \(LogfmtLogHandler.quoted(key))=\(LogfmtLogHandler.quoted(merged[key]!.description))"
         }

@@ -19,6 +19,9 @@ public final class PosixThread: @unchecked Sendable {
         return thread
     }
 
+    /// The pthread, for pthread_kill from another thread.
+    public var id: pthread_t { handle }
+
     public func join() {
         pthread_join(handle, nil)
     }

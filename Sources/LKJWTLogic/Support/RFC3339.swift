@@ -3,16 +3,30 @@ import Glibc
 /// RFC 3339 timestamps as upstream writes `RestartedAt` (Go's time.Time JSON): fractional seconds
 /// and any offset on input, UTC with milliseconds on output.
 enum RFC3339 {
+    /// Built from bytes: every log line carries one, so this is on the hot path of every request.
     static func format(milliseconds: Int64) -> String {
         var seconds = time_t(milliseconds.floorDivided(by: 1000))
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        func append(_ value: Int, width: Int, then separator: UInt8?) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(48 + value / divisor % 10))
+                divisor /= 10
+            }
+            if let separator { bytes.append(separator) }
         }
-        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
-            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(Int(milliseconds.floorModulo(1000)), 3))Z"
+        append(Int(parts.tm_year) + 1900, width: 4, then: UInt8(ascii: "-"))
+        append(Int(parts.tm_mon) + 1, width: 2, then: UInt8(ascii: "-"))
+        append(Int(parts.tm_mday), width: 2, then: UInt8(ascii: "T"))
+        append(Int(parts.tm_hour), width: 2, then: UInt8(ascii: ":"))
+        append(Int(parts.tm_min), width: 2, then: UInt8(ascii: ":"))
+        append(Int(parts.tm_sec), width: 2, then: UInt8(ascii: "."))
+        append(Int(milliseconds.floorModulo(1000)), width: 3, then: UInt8(ascii: "Z"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Unix milliseconds, or nil.
