@@ -38,9 +38,11 @@ class WrkResult:
     p99_ms: float | None
 
 
-def wrk(url: str, seconds: int, connections: int, script: Path | None = None, latency: bool = False) -> WrkResult:
+def wrk(url: str, seconds: int, connections: int, script: Path | None = None, latency: bool = False,
+        prefix: list[str] | None = None) -> WrkResult:
+    """`prefix`: a command wrk runs under, e.g. `ip netns exec NAME` to reach a network namespace."""
     threads = min(connections, 2)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "15s"]
+    command = (prefix or []) + ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "15s"]
     if latency:
         command.append("--latency")
     if script:

@@ -68,7 +68,7 @@ HOSTS = [
 
 def certificate(directory: Path, name: str, names: list[str]) -> tuple[str, str]:
     cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subject_alt_names = ",".join(f"DNS:{host}" for host in names)
+    subject_alt_names = ",".join(f"IP:{host}" if host[0].isdigit() else f"DNS:{host}" for host in names)
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
          "-addext", f"subjectAltName={subject_alt_names}", "-addext", "basicConstraints=critical,CA:TRUE",

@@ -86,6 +86,8 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle on, the body would wait for a delayed ACK.
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         fake: FederationHost = self.server.fake
