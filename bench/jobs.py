@@ -44,6 +44,7 @@ from urllib.parse import unquote
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 
 import matrix_client  # noqa: E402
+from bench import print_table  # noqa: E402
 import service as lkjwt  # noqa: E402
 from fakes.client_server_api import PREFIX as CS_API_PREFIX  # noqa: E402
 from fakes.client_server_api import FakeClientServerAPI  # noqa: E402
@@ -590,14 +591,6 @@ def histogram(values: list[float]) -> str:
     for value in values:
         counts[sum(1 for edge in edges if value >= edge)] += 1
     return ", ".join(f"{label}: {count * 100 / len(values):.0f}%" for label, count in zip(labels, counts) if count)
-
-
-def print_table(rows: list[tuple[str, str, str, bool | None]]) -> None:
-    name_width = max(len(row[0]) for row in rows)
-    value_width = max(len(row[1]) for row in rows)
-    for name, value, target, met in rows:
-        verdict = "" if met is None else ("met" if met else "MISSED")
-        print(f"{name:<{name_width}}  {value:<{value_width}}  {target:<10} {verdict}".rstrip())
 
 
 def main() -> int:

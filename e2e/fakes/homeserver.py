@@ -42,7 +42,7 @@ class FakeHomeserver:
     def __init__(self, cert_file: str, key_file: str):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
-        self._server = _TLSServer(("127.0.0.1", 0), _Handler, context, self)
+        self._server = TLSServer(("127.0.0.1", 0), _Handler, context, self)
         self._lock = threading.Lock()
         self._replies: dict[str, Reply] = {}
         self._requests: list[UserinfoRequest] = []
@@ -106,7 +106,9 @@ class FakeHomeserver:
             return self._replies.get(request.access_token, UNKNOWN_TOKEN)
 
 
-class _TLSServer(ThreadingHTTPServer):
+class TLSServer(ThreadingHTTPServer):
+    """HTTPS for a fake: handshakes in the connection's own thread, each completed one reported to
+    `fake._record_handshake()`."""
     daemon_threads = True
     # A scripted slow reply must not hold up shutdown.
     block_on_close = False
