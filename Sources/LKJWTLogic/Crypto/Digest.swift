@@ -13,12 +13,12 @@ public enum Digest {
     public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
-        key.withUnsafeBufferPointer { keyBuffer in
+        // HMAC() rejects a NULL key pointer, which an empty array may give; an empty key is still a
+        // valid (if useless) key, so point at one byte and pass length 0.
+        let keyStorage = key.isEmpty ? [0] : key
+        keyStorage.withUnsafeBufferPointer { keyBuffer in
             message.withUnsafeBufferPointer { messageBuffer in
-                // HMAC() rejects a NULL key pointer; an empty key is still a valid (if useless) key.
-                var empty: UInt8 = 0
-                let keyPointer = keyBuffer.baseAddress.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(&empty)
-                _ = HMAC(EVP_sha256(), keyPointer, Int32(keyBuffer.count), messageBuffer.baseAddress, messageBuffer.count, &digest, &length)
+                _ = HMAC(EVP_sha256(), keyBuffer.baseAddress, Int32(key.count), messageBuffer.baseAddress, messageBuffer.count, &digest, &length)
             }
         }
         return Array(digest.prefix(Int(length)))

@@ -32,7 +32,7 @@ public struct SystemSRVResolver: SRVResolver {
             var target = [CChar](repeating: 0, count: 1025)
             guard dn_expand(message, message + length, data + 6, &target, Int32(target.count)) >= 0 else { return .failure("malformed SRV target") }
             func field(_ offset: Int) -> UInt16 { UInt16(data[offset]) << 8 | UInt16(data[offset + 1]) }
-            records.append(SRVRecord(priority: field(0), weight: field(2), port: field(4), target: String(cString: target)))
+            records.append(SRVRecord(priority: field(0), weight: field(2), port: field(4), target: String(decoding: target.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
             ttl = min(ttl, Int(lk_ns_rr_ttl(&record)))
         }
         return records.isEmpty ? .notFound : .records(records, ttl: ttl)

@@ -82,11 +82,11 @@ final class EasyHandle: @unchecked Sendable {
         case "POST":
             _ = lk_curl_setopt_long(curl, CURLOPT_POST, 1)
             _ = lk_curl_setopt_long(curl, CURLOPT_POSTFIELDSIZE, request.body.count)
-            request.body.withUnsafeBufferPointer { buffer in
-                // COPYPOSTFIELDS copies, so the buffer need not outlive this closure.
-                var empty: UInt8 = 0
-                let pointer = buffer.baseAddress.map { UnsafeMutableRawPointer(mutating: $0) } ?? UnsafeMutableRawPointer(&empty)
-                _ = lk_curl_setopt_pointer(curl, CURLOPT_COPYPOSTFIELDS, pointer)
+            // COPYPOSTFIELDS copies (POSTFIELDSIZE bytes), so the buffer need not outlive this call;
+            // an empty body still needs a non-NULL pointer, or curl reads the body from stdin.
+            var body = request.body.isEmpty ? [0] : request.body
+            body.withUnsafeMutableBytes { buffer in
+                _ = lk_curl_setopt_pointer(curl, CURLOPT_COPYPOSTFIELDS, buffer.baseAddress)
             }
         default:
             _ = lk_curl_setopt_string(curl, CURLOPT_CUSTOMREQUEST, request.method)
