@@ -10,11 +10,4 @@ public enum Route: String, Sendable, CaseIterable {
     public static func match(path: String) -> Route? {
         allCases.first { path.hasSuffix($0.rawValue) }
     }
-
-    var isJSONEndpoint: Bool {
-        switch self {
-        case .getToken, .legacyToken, .delegateDelayedLeave: true
-        case .sfuWebhook, .healthz: false
-        }
-    }
 }

@@ -43,7 +43,6 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
     }
 
     public var nowMilliseconds: Int64 { Int64((dependencies.clock.now().timeIntervalSince1970 * 1000).rounded(.down)) }
-    var now: Int64 { nowMilliseconds }
 
     /// Called when work became due in this process, so the local scheduler need not wait for its next poll.
     public func onWork(_ handler: @escaping @Sendable () -> Void) {
@@ -72,7 +71,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
 
     public func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
         if shuttingDown.withLock({ $0 }) { return .shuttingDown }
-        let now = self.now
+        let now = nowMilliseconds
         let jobID = JobID.make(microseconds: now * 1000, random: dependencies.random)
         let job: DelayedLeaveJob
         switch JobMachine.newJob(handover, jobID: jobID, now: now) {
@@ -108,7 +107,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
                 logger.debug("Webhook for a participant without a job", metadata: ["room": "\(room)", "lkId": "\(identity)", "event": "\(event.rawValue)"])
                 return
             }
-            let now = self.now
+            let now = nowMilliseconds
             let (transition, job) = try dependencies.store.update(key) { job -> (JobTransition?, DelayedLeaveJob?) in
                 let before = job
                 return (JobMachine.apply(event, to: &job, now: now), before)
@@ -128,7 +127,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
 
     /// Fires due timers and claims due attempts of up to `limit` jobs.
     func claimDueWork(limit: Int) -> [JobMachine.Work] {
-        let now = self.now
+        let now = nowMilliseconds
         var claimed: [JobMachine.Work] = []
         do {
             // Sibling processes see the same due keys; starting at different ones spreads the claims.
@@ -166,7 +165,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
     }
 
     func complete(_ work: JobMachine.Work, outcome: JobMachine.Outcome) {
-        let now = self.now
+        let now = nowMilliseconds
         do {
             let (notes, job) = try dependencies.store.update(work.key) { job -> ([JobMachine.Note], DelayedLeaveJob?) in
                 let before = job

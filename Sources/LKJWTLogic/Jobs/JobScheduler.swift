@@ -38,7 +38,7 @@ public final class JobScheduler: Sendable {
         guard isCold(try store.newestHeartbeat()) else { return }
         try store.withRecoveryLock { () throws(JobStoreError) in
             guard isCold(try store.newestHeartbeat()) else { return }
-            let now = jobs.now
+            let now = jobs.nowMilliseconds
             var kept = 0
             var purged = 0
             for (key, parsed) in try store.allRecords() {
@@ -66,7 +66,7 @@ public final class JobScheduler: Sendable {
 
     private func isCold(_ heartbeat: Int64?) -> Bool {
         guard let heartbeat else { return true }
-        return jobs.now - heartbeat > Self.heartbeatTimeout
+        return jobs.nowMilliseconds - heartbeat > Self.heartbeatTimeout
     }
 
     public func start() {
@@ -115,7 +115,7 @@ public final class JobScheduler: Sendable {
     }
 
     private func beat() {
-        let now = jobs.now
+        let now = jobs.nowMilliseconds
         guard state.withLock({ now - $0.lastHeartbeat >= Self.heartbeatInterval }) else { return }
         do {
             try jobs.dependencies.store.writeHeartbeat(now)

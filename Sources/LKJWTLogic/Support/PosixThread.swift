@@ -26,11 +26,6 @@ public final class PosixThread: @unchecked Sendable {
         pthread_join(handle, nil)
     }
 
-    /// Delivers `signal` to this thread (to interrupt a blocking call).
-    public func signal(_ number: Int32) {
-        pthread_kill(handle, number)
-    }
-
     private final class Entry {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
