@@ -38,9 +38,9 @@ final class FastCGIServer: Sendable {
         self.onShutdown = onShutdown
     }
 
-    /// Serves until a stop signal, then drains and returns.
+    /// Serves until a stop signal, then drains and returns. The stop signals must be blocked since
+    /// before the first thread of the process (`ProcessSignals.blockStopSignals`).
     func serve() {
-        let terminationSignals = ProcessSignals.blockTermination()
         ProcessSignals.installWakeHandler()
         FCGX_Init()
         for slot in slots {
@@ -52,7 +52,7 @@ final class FastCGIServer: Sendable {
             }
             slot.thread.store(thread.id, ordering: .releasing)
         }
-        let received = ProcessSignals.wait(for: terminationSignals)
+        let received = ProcessSignals.waitForStop()
         logger.info("Shutting down", metadata: ["signal": "\(received)"])
         onShutdown()
         drain()

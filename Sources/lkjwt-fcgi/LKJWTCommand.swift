@@ -33,6 +33,8 @@ struct LKJWTCommand: ParsableCommand {
     }
 
     func run() throws {
+        // First of all: every thread started from here on (scheduler, workers, libcurl's) inherits it.
+        ProcessSignals.blockStopSignals()
         let environment = ProcessEnvironment.current()
         let (level, levelNotice) = Configuration.logLevel(from: environment)
         LoggingSystem.bootstrap { _ in LogfmtLogHandler(level: level) }

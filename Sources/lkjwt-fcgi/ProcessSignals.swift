@@ -10,14 +10,36 @@ enum ProcessSignals {
     /// Interrupts a thread blocked in accept(); never sent from outside.
     static let wakeSignal = SIGUSR2
 
-    /// Blocks the stop signals in this thread and every thread it starts afterwards.
-    static func blockTermination() -> sigset_t {
+    private static var stopSet: sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
         for signal in stopSignals { sigaddset(&set, signal) }
+        return set
+    }
+
+    /// Blocks the stop signals in this thread and every thread it starts afterwards. Must run before
+    /// the process starts its first thread (contract §13.6): a process-directed signal goes to any
+    /// thread that does not block it, and there it would end the process at once, without the drain
+    /// and without handing the scheduler's claims back. One that arrives before `waitForStop` stays
+    /// pending until then; one that arrives after (a second SIGTERM while draining) is never taken.
+    static func blockStopSignals() {
+        var set = stopSet
         pthread_sigmask(SIG_BLOCK, &set, nil)
         signal(SIGPIPE, SIG_IGN)
-        return set
+    }
+
+    /// Plain CGI has nothing to drain and no claims: a stop signal (also one already pending) ends
+    /// the process the default way, as the web server sending it expects.
+    static func unblockStopSignals() {
+        var set = stopSet
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+
+    /// Whether the calling thread blocks every stop signal; threads inherit this mask.
+    static var stopSignalsBlocked: Bool {
+        var current = sigset_t()
+        pthread_sigmask(SIG_BLOCK, nil, &current)
+        return stopSignals.allSatisfy { sigismember(&current, $0) == 1 }
     }
 
     /// A no-op handler without SA_RESTART, so that a blocked accept() returns EINTR.
@@ -29,8 +51,9 @@ enum ProcessSignals {
         sigaction(wakeSignal, &action, nil)
     }
 
-    static func wait(for set: sigset_t) -> Int32 {
-        var set = set
+    /// The first stop signal, including one that arrived (and stayed pending) during start-up.
+    static func waitForStop() -> Int32 {
+        var set = stopSet
         var received: Int32 = 0
         while sigwait(&set, &received) != 0 {}
         return received
