@@ -36,11 +36,13 @@ struct Launcher {
             configuration: configuration, dependencies: .init(http: http, clock: clock, random: random, delegation: jobs), logger: logger)
         let scheduler = JobScheduler(jobs: jobs, logger: logger)
 
+        // The stop signals have been blocked since start-up (LKJWTCommand.run); no thread may run yet
+        // with them unblocked.
+        assert(ProcessSignals.stopSignalsBlocked)
         if jobsOnly {
-            let signals = ProcessSignals.blockTermination()
             logStart(listen: "jobs", store: store)
             startScheduler(scheduler)
-            let received = ProcessSignals.wait(for: signals)
+            let received = ProcessSignals.waitForStop()
             logger.info("Shutting down", metadata: ["signal": "\(received)"])
             scheduler.stop()
             return
@@ -48,6 +50,7 @@ struct Launcher {
 
         switch ServingMode.detect(environment: environment) {
         case .cgi:
+            ProcessSignals.unblockStopSignals()
             // No long-lived process here: somebody else must run the timers (§8.10 rule 8).
             let heartbeat = try? store.newestHeartbeat()
             if heartbeat.map({ jobs.nowMilliseconds - $0 > JobScheduler.heartbeatTimeout }) ?? true {
@@ -62,12 +65,15 @@ struct Launcher {
         case .ownSocket:
             let listenFD: Int32
             do {
-                listenFD = try ListenSocket.open(configuration.listenAddress)
+                listenFD = try ListenSocket.open(configuration.listenAddress, group: configuration.socketGroup)
             } catch {
                 ProcessEnvironment.printError(ConfigurationError.cannotListen(address: configuration.listenAddress.description, detail: error.description).message)
                 throw ExitCode(1)
             }
             logStart(listen: configuration.listenAddress.description, store: store)
+            if let exposure = configuration.listenAddress.exposureNotice {
+                logger.log(level: exposure.level, "\(exposure.message)", metadata: exposure.loggerMetadata)
+            }
             startScheduler(scheduler)
             FastCGIServer(listenFD: listenFD, threadCount: threads, service: service, logger: logger, onShutdown: jobs.beginShutdown).serve()
             scheduler.stop()

@@ -7,18 +7,33 @@ enum ListenSocket {
         let description: String
     }
 
-    static func open(_ address: ListenAddress) throws(Failure) -> Int32 {
+    /// `group`: the unix socket's group (`LIVEKIT_JWT_SOCKET_GROUP`, a name or a numeric ID); not
+    /// used for TCP.
+    static func open(_ address: ListenAddress, group: String? = nil) throws(Failure) -> Int32 {
         switch address {
-        case .unix(let path): try openUnix(path)
+        case .unix(let path): try openUnix(path, group: try group.map(groupID))
         case .tcp(let host, let port): try openTCP(host: host, port: port)
         }
+    }
+
+    private static func groupID(_ name: String) throws(Failure) -> gid_t {
+        var entry = group()
+        var found: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        let status = getgrnam_r(name, &entry, &buffer, buffer.count, &found)
+        if status == 0, let found { return found.pointee.gr_gid }
+        if !name.isEmpty, name.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let id = gid_t(name) {
+            return id
+        }
+        guard status == 0 else { throw Failure(description: "cannot look up group \(name.goQuoted): \(String(cString: strerror(status)))") }
+        throw Failure(description: "unknown group \(name.goQuoted) in LIVEKIT_JWT_SOCKET_GROUP")
     }
 
     private static func systemError(_ call: String) -> Failure {
         Failure(description: "\(call): \(String(cString: strerror(errno)))")
     }
 
-    private static func openUnix(_ path: String) throws(Failure) -> Int32 {
+    private static func openUnix(_ path: String, group: gid_t?) throws(Failure) -> Int32 {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let pathBytes = Array(path.utf8)
@@ -36,16 +51,34 @@ enum ListenSocket {
         }
         let socketFD = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard socketFD >= 0 else { throw systemError("socket") }
+        // Created owner-only, so that nobody else can connect before the group and mode are set. No
+        // other thread runs yet (the scheduler starts after listening), so the process-wide umask is ours.
+        let previousMask = umask(0o177)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
+        let bindError = errno
+        umask(previousMask)
         guard bound == 0 else {
+            errno = bindError
             let failure = systemError("bind")
             close(socketFD)
             throw failure
         }
-        // Every endpoint is public over HTTP anyway; the web server's user must be able to connect.
-        chmod(path, 0o666)
+        // 0660, not world-writable (contract §13.6): whoever reaches a FastCGI socket can forge
+        // REMOTE_ADDR and every other parameter. The web server gets in as owner or through the group.
+        if let group, chown(path, uid_t.max, group) != 0 {
+            let failure = systemError("chown")
+            close(socketFD)
+            unlink(path)
+            throw failure
+        }
+        guard chmod(path, 0o660) == 0 else {
+            let failure = systemError("chmod")
+            close(socketFD)
+            unlink(path)
+            throw failure
+        }
         return try listening(socketFD)
     }
 

@@ -63,7 +63,7 @@ struct ConfigurationTests {
         let (configuration, notices) = try parse(minimal)
         #expect(configuration == Configuration(
             liveKitURL: "wss://sfu.example.com", apiKey: "devkey", apiSecret: "devsecret",
-            accessPolicy: .everyone, listenAddress: .tcp(host: "", port: 8080), tls: TLSSettings(),
+            accessPolicy: .everyone, listenAddress: .tcp(host: "127.0.0.1", port: 8080), tls: TLSSettings(),
             sanityCheckIntervalSeconds: 0, logLevel: .info, csAPIURLOverrides: CSAPIURLOverrides(),
             jobStore: .sqlite(path: "/var/lib/lkjwt-fcgi/jobs.sqlite3")))
         #expect(notices == [keyFromVariable, secretFromVariable] + warnings(fullAccessBannerLines))
@@ -419,13 +419,15 @@ struct ConfigurationTests {
     // MARK: Listen address
 
     @Test(arguments: [
-        (["LIVEKIT_JWT_PORT": "9000"], ListenAddress.tcp(host: "", port: 9000)),
-        (["LIVEKIT_JWT_PORT": "08080"], .tcp(host: "", port: 8080)),
-        (["LIVEKIT_JWT_PORT": "65535"], .tcp(host: "", port: 65535)),
-        (["LIVEKIT_JWT_PORT": ""], .tcp(host: "", port: 8080)),
-        (["LIVEKIT_JWT_BIND": ""], .tcp(host: "", port: 8080)),
-        (["LIVEKIT_JWT_BIND": "", "LIVEKIT_JWT_PORT": "1"], .tcp(host: "", port: 1)),
+        // rev. 2: LIVEKIT_JWT_PORT and the default are loopback; an explicit empty host is all interfaces.
+        (["LIVEKIT_JWT_PORT": "9000"], ListenAddress.tcp(host: "127.0.0.1", port: 9000)),
+        (["LIVEKIT_JWT_PORT": "08080"], .tcp(host: "127.0.0.1", port: 8080)),
+        (["LIVEKIT_JWT_PORT": "65535"], .tcp(host: "127.0.0.1", port: 65535)),
+        (["LIVEKIT_JWT_PORT": ""], .tcp(host: "127.0.0.1", port: 8080)),
+        (["LIVEKIT_JWT_BIND": ""], .tcp(host: "127.0.0.1", port: 8080)),
+        (["LIVEKIT_JWT_BIND": "", "LIVEKIT_JWT_PORT": "1"], .tcp(host: "127.0.0.1", port: 1)),
         (["LIVEKIT_JWT_BIND": ":9000", "LIVEKIT_JWT_PORT": ""], .tcp(host: "", port: 9000)),
+        (["LIVEKIT_JWT_BIND": "0.0.0.0:9000"], .tcp(host: "0.0.0.0", port: 9000)),
         (["LIVEKIT_JWT_BIND": "localhost:9000"], .tcp(host: "localhost", port: 9000)),
         (["LIVEKIT_JWT_BIND": "[::1]:9000"], .tcp(host: "::1", port: 9000)),
         (["LIVEKIT_JWT_BIND": "unix:/run/lkjwt/fcgi.sock"], .unix(path: "/run/lkjwt/fcgi.sock")),
@@ -464,6 +466,41 @@ struct ConfigurationTests {
     func listenAddressDescriptionRoundTrips(_ address: ListenAddress, _ expected: String) {
         #expect(address.description == expected)
         #expect(ListenAddress.parse(address.description) == address)
+    }
+
+    @Test(arguments: [
+        (ListenAddress.unix(path: "/run/x.sock"), false),
+        (.tcp(host: "127.0.0.1", port: 8080), false),
+        (.tcp(host: "127.1.2.3", port: 8080), false),
+        (.tcp(host: "localhost", port: 8080), false),
+        (.tcp(host: "::1", port: 8080), false),
+        (.tcp(host: "::ffff:127.0.0.1", port: 8080), false),
+        (.tcp(host: "", port: 8080), true),
+        (.tcp(host: "0.0.0.0", port: 8080), true),
+        (.tcp(host: "::", port: 8080), true),
+        (.tcp(host: "128.0.0.1", port: 8080), true),
+        (.tcp(host: "10.0.0.5", port: 8080), true),
+        (.tcp(host: "::2", port: 8080), true),
+        (.tcp(host: "::ffff:10.0.0.1", port: 8080), true),
+        (.tcp(host: "fcgi.example.org", port: 8080), true),
+    ])
+    func listenAddressExposure(_ address: ListenAddress, _ reachable: Bool) {
+        #expect(address.isReachableFromOtherHosts == reachable)
+        #expect((address.exposureNotice != nil) == reachable)
+    }
+
+    @Test func exposureNoticeIsAWarningNamingTheAddress() throws {
+        let notice = try #require(try parse(merged(["LIVEKIT_JWT_BIND": ":9000"])).configuration.listenAddress.exposureNotice)
+        #expect(notice.level == .warning)
+        #expect(notice.message.contains("reachable from other hosts"))
+        #expect(notice.metadata == ["LIVEKIT_JWT_BIND": ":9000"])
+        #expect(try parse(minimal).configuration.listenAddress.exposureNotice == nil)
+    }
+
+    @Test func socketGroupIsOptional() throws {
+        #expect(try parse(minimal).configuration.socketGroup == nil)
+        #expect(try parse(merged(["LIVEKIT_JWT_SOCKET_GROUP": ""])).configuration.socketGroup == nil)
+        #expect(try parse(merged(["LIVEKIT_JWT_SOCKET_GROUP": "www-data"])).configuration.socketGroup == "www-data")
     }
 
     // MARK: Sanity check interval
@@ -547,7 +584,10 @@ struct ConfigurationTests {
         ("redis://pa55@host", "redis://***@host"),
         ("unix://user:pa55@/run/redis.sock?db=2", "unix://user:***@/run/redis.sock?db=2"),
         ("unix:///run/redis.sock?db=2", "unix:///run/redis.sock?db=2"),
-        ("redis://host/0?x=a@b", "redis://host/0?x=a@b"),
+        // rev. 2: the last `@` ends the user info wherever it stands, since a password may contain `/`
+        // and `?`; over-masking a URL that is invalid anyway is the safe side.
+        ("redis://host/0?x=a@b", "redis://***@b"),
+        ("redis://:s3/cr#t@host", "redis://:***@host"),
         ("not a url", "not a url"),
     ])
     func redisPasswordIsMasked(_ url: String, _ expected: String) {
@@ -584,6 +624,7 @@ struct ConfigurationTests {
             LIVEKIT_SECRET=***
             LIVEKIT_FULL_ACCESS_HOMESERVERS=example.com,example.org
             LIVEKIT_JWT_BIND=[::1]:9000
+            LIVEKIT_JWT_SOCKET_GROUP=
             LIVEKIT_INSECURE_SKIP_VERIFY_TLS=YES_I_KNOW_WHAT_I_AM_DOING
             SSL_CERT_FILE=/ca.pem
             SSL_CERT_DIR=
@@ -604,7 +645,8 @@ struct ConfigurationTests {
             LIVEKIT_KEY=devkey
             LIVEKIT_SECRET=***
             LIVEKIT_FULL_ACCESS_HOMESERVERS=*
-            LIVEKIT_JWT_BIND=:8080
+            LIVEKIT_JWT_BIND=127.0.0.1:8080
+            LIVEKIT_JWT_SOCKET_GROUP=
             LIVEKIT_INSECURE_SKIP_VERIFY_TLS=
             SSL_CERT_FILE=
             SSL_CERT_DIR=

@@ -67,7 +67,8 @@ extension Configuration {
             accessPolicy: AccessPolicy.parse(fullAccess), listenAddress: listenAddress,
             tls: TLSSettings(skipVerification: skipVerification, caFile: value("SSL_CERT_FILE"), caDirectory: value("SSL_CERT_DIR")),
             sanityCheckIntervalSeconds: sanityCheckIntervalSeconds, logLevel: logLevel(from: environment).level,
-            csAPIURLOverrides: csAPIURLOverrides, jobStore: jobStore(value, notices: &notices))
+            csAPIURLOverrides: csAPIURLOverrides, jobStore: jobStore(value, notices: &notices),
+            socketGroup: value("LIVEKIT_JWT_SOCKET_GROUP"))
         return (configuration, notices)
     }
 
@@ -148,9 +149,9 @@ extension Configuration {
             return address
         case (nil, .some(let port)):
             guard let number = ListenAddress.port(Substring(port)) else { throw .invalidPort(port) }
-            return .tcp(host: "", port: number)
+            return .loopback(port: number)
         case (nil, nil):
-            return .tcp(host: "", port: 8080)
+            return .loopback(port: ListenAddress.defaultPort)
         }
     }
 

@@ -16,12 +16,15 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
     public var logLevel: Logger.Level
     public var csAPIURLOverrides: CSAPIURLOverrides
     public var jobStore: JobStoreLocation
+    /// Group of an own unix socket (`LIVEKIT_JWT_SOCKET_GROUP`, §13.6); looked up when listening.
+    public var socketGroup: String?
 
     public init(
         liveKitURL: String, apiKey: String, apiSecret: String, accessPolicy: AccessPolicy = .everyone,
-        listenAddress: ListenAddress = .tcp(host: "", port: 8080), tls: TLSSettings = TLSSettings(),
+        listenAddress: ListenAddress = .loopback(port: ListenAddress.defaultPort), tls: TLSSettings = TLSSettings(),
         sanityCheckIntervalSeconds: Int = 0, logLevel: Logger.Level = .info,
-        csAPIURLOverrides: CSAPIURLOverrides = CSAPIURLOverrides(), jobStore: JobStoreLocation = .memory
+        csAPIURLOverrides: CSAPIURLOverrides = CSAPIURLOverrides(), jobStore: JobStoreLocation = .memory,
+        socketGroup: String? = nil
     ) {
         self.liveKitURL = liveKitURL
         self.apiKey = apiKey
@@ -33,6 +36,7 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         self.logLevel = logLevel
         self.csAPIURLOverrides = csAPIURLOverrides
         self.jobStore = jobStore
+        self.socketGroup = socketGroup
     }
 
     /// The effective settings for `--check-config`, one `NAME=value` line per variable in the spelling
@@ -52,6 +56,7 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
             ("LIVEKIT_SECRET", "***"),
             ("LIVEKIT_FULL_ACCESS_HOMESERVERS", accessPolicy.description),
             ("LIVEKIT_JWT_BIND", listenAddress.description),
+            ("LIVEKIT_JWT_SOCKET_GROUP", socketGroup ?? ""),
             ("LIVEKIT_INSECURE_SKIP_VERIFY_TLS", tls.skipVerification ? TLSSettings.skipVerificationConsent : ""),
             ("SSL_CERT_FILE", tls.caFile ?? ""),
             ("SSL_CERT_DIR", tls.caDirectory ?? ""),
@@ -106,14 +111,9 @@ public enum JobStoreLocation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Replaces the password of a URL's user info with `***` (`redis://user:***@host:6379/0`). A user
-    /// info without `:` is masked whole, since Redis set-ups often put a bare password there.
+    /// Replaces the password of a URL's user info with `***` (`redis://user:***@host:6379/0`); see
+    /// `RedisURL.maskingPassword`, which finds the user info exactly as the parser does.
     public static func maskingPassword(in url: String) -> String {
-        guard let schemeEnd = url.firstRange(of: "://")?.upperBound else { return url }
-        let authorityEnd = url[schemeEnd...].firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? url.endIndex
-        guard let at = url[schemeEnd..<authorityEnd].lastIndex(of: "@") else { return url }
-        let userInfo = url[schemeEnd..<at]
-        let masked = userInfo.firstIndex(of: ":").map { "\(userInfo[..<$0]):***" } ?? "***"
-        return "\(url[..<schemeEnd])\(masked)\(url[at...])"
+        RedisURL.maskingPassword(in: url)
     }
 }

@@ -1,8 +1,18 @@
+import Glibc
+
 /// Where a FastCGI process opens its own socket (contract §2.1, `LIVEKIT_JWT_BIND` / `LIVEKIT_JWT_PORT`).
 public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
     /// An empty host means all interfaces; an IPv6 host is stored without brackets.
     case tcp(host: String, port: Int)
     case unix(path: String)
+
+    /// Without `LIVEKIT_JWT_BIND`: loopback only (rev. 2), since FastCGI has no authentication and
+    /// anyone reaching the socket can forge `REMOTE_ADDR` and every other parameter.
+    public static let defaultPort = 8080
+
+    public static func loopback(port: Int) -> ListenAddress {
+        .tcp(host: "127.0.0.1", port: port)
+    }
 
     /// `unix:<path>`, a value without `:` (a socket path), or `host:port` with an optional bracketed
     /// IPv6 host. nil when the port is not 1–65535 or the host is malformed.
@@ -42,5 +52,31 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
         case .tcp(let host, let port): "\(host):\(port)"
         case .unix(let path): "unix:\(path)"
         }
+    }
+
+    /// False for unix sockets and for `localhost`, 127.0.0.0/8 and ::1 (also IPv4-mapped); true for
+    /// every other host, including the empty one (all interfaces) and names that need a lookup.
+    public var isReachableFromOtherHosts: Bool {
+        guard case .tcp(let host, _) = self else { return false }
+        if host == "localhost" { return false }
+        var ipv4 = in_addr()
+        if inet_pton(AF_INET, host, &ipv4) == 1 {
+            return UInt32(bigEndian: ipv4.s_addr) >> 24 != 127
+        }
+        var ipv6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &ipv6) == 1 else { return true }
+        let bytes = withUnsafeBytes(of: ipv6) { Array($0) }
+        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return false }
+        let mapped = bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF
+        return !(mapped && bytes[12] == 127)
+    }
+
+    /// The start-up warning for an own TCP socket other hosts can reach (contract §2.1 rev. 2).
+    public var exposureNotice: ConfigurationNotice? {
+        guard isReachableFromOtherHosts else { return nil }
+        return ConfigurationNotice(
+            level: .warning,
+            message: "The FastCGI socket is reachable from other hosts: anyone who can connect to it can forge REMOTE_ADDR and every request parameter; listen on 127.0.0.1 or a unix socket unless a firewall keeps others out",
+            metadata: ["LIVEKIT_JWT_BIND": description])
     }
 }

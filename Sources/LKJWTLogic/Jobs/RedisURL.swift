@@ -31,26 +31,26 @@ public struct RedisURL: Sendable, Equatable {
     }
 
     public init(parsing text: String) throws(ParseError) {
-        guard let separator = text.firstRange(of: "://") else {
+        guard let separator = Self.schemeSeparator(in: text) else {
             throw ParseError("missing scheme, expected redis://, rediss:// or unix://")
         }
         let scheme = text[..<separator.lowerBound].lowercased()
         var rest = text[separator.upperBound...]
+        // The user info first, so that whatever the password contains (`/`, `?`, `#`, `@`) never
+        // reaches the host, path or query parsing, nor their error texts (§13.6).
+        if let userInfo = Self.userInfo(in: text) {
+            let colon = userInfo.firstIndex(of: ":") ?? userInfo.endIndex
+            username = try Self.nonEmpty(Self.percentDecoded(userInfo[..<colon]))
+            password = colon == userInfo.endIndex ? nil : try Self.nonEmpty(Self.percentDecoded(userInfo[userInfo.index(after: colon)...]))
+            rest = text[text.index(after: userInfo.endIndex)...]
+        }
         var query: Substring = ""
         if let questionMark = rest.firstIndex(of: "?") {
             query = rest[rest.index(after: questionMark)...]
             rest = rest[..<questionMark]
         }
-        var authority = rest[..<(rest.firstIndex(of: "/") ?? rest.endIndex)]
+        let authority = rest[..<(rest.firstIndex(of: "/") ?? rest.endIndex)]
         let path = rest[authority.endIndex...]
-        // The last `@` ends the user info, as in Go's url.Parse: passwords may contain `@`.
-        if let at = authority.lastIndex(of: "@") {
-            let userInfo = authority[..<at]
-            authority = authority[authority.index(after: at)...]
-            let colon = userInfo.firstIndex(of: ":") ?? userInfo.endIndex
-            username = try Self.nonEmpty(Self.percentDecoded(userInfo[..<colon]))
-            password = colon == userInfo.endIndex ? nil : try Self.nonEmpty(Self.percentDecoded(userInfo[userInfo.index(after: colon)...]))
-        }
         switch scheme {
         case "redis", "rediss":
             tls = scheme == "rediss"
@@ -76,6 +76,46 @@ public struct RedisURL: Sendable, Equatable {
             let value = equals == option.endIndex ? "" : try Self.percentDecoded(option[option.index(after: equals)...])
             database = try Self.databaseNumber(Substring(value))
         }
+    }
+
+    /// The user info: from the scheme's `://` (or the start, when there is none) up to the last `@`
+    /// before the host, whatever it contains. Host, port, database and `?db=` never contain `@`, so
+    /// for `redis://` and `rediss://` that is the last `@` of the URL; a unix socket path may, so there
+    /// it is the last `@` followed by the path's `/`, and `unix:///path` has none.
+    static func userInfo(in text: String) -> Substring? {
+        let separator = schemeSeparator(in: text)
+        let start = separator?.upperBound ?? text.startIndex
+        let afterScheme = text[start...]
+        let isUnix = separator.map { text[..<$0.lowerBound].lowercased() == "unix" } ?? false
+        let at: String.Index?
+        if isUnix {
+            guard !afterScheme.hasPrefix("/") else { return nil }
+            at = afterScheme.indices.last { afterScheme[$0] == "@" && afterScheme[afterScheme.index(after: $0)...].hasPrefix("/") }
+        } else {
+            at = afterScheme.lastIndex(of: "@")
+        }
+        return at.map { afterScheme[..<$0] }
+    }
+
+    /// The first `://`, when what precedes it is a scheme (RFC 3986: a letter, then letters, digits,
+    /// `+`, `-`, `.`); otherwise the text may be a password and is never echoed as a scheme.
+    private static func schemeSeparator(in text: String) -> Range<String.Index>? {
+        guard let separator = text.firstRange(of: "://") else { return nil }
+        let scheme = text.utf8[..<separator.lowerBound]
+        guard let first = scheme.first, (0x41...0x5A).contains(first) || (0x61...0x7A).contains(first),
+              scheme.allSatisfy({ (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2B || $0 == 0x2D || $0 == 0x2E })
+        else { return nil }
+        return separator
+    }
+
+    /// The URL as it may be printed: a user info with a `:` keeps its user name and shows `***` for the
+    /// password, one without (Redis set-ups often put a bare password there) becomes `***` whole, as
+    /// does everything before the last `@` of a text without a scheme.
+    public static func maskingPassword(in text: String) -> String {
+        guard let userInfo = userInfo(in: text) else { return text }
+        let user = schemeSeparator(in: text) == nil ? nil : userInfo.firstIndex(of: ":").map { userInfo[..<$0] }
+        let masked = user.map { "\($0):***" } ?? "***"
+        return "\(text[..<userInfo.startIndex])\(masked)\(text[userInfo.endIndex...])"
     }
 
     /// `host[:port]`, `[ipv6][:port]`; an empty host or port takes the default.
