@@ -60,7 +60,8 @@ public final class AuthorizationService: Sendable {
         guard request.method == "GET" || request.method == "HEAD" else {
             return Response(status: 405, headers: [("Allow", "GET, HEAD")])
         }
-        logger.info("Health check", metadata: ["RemoteAddr": "\(request.remoteAddress)"])
+        // Debug (§3.8 rev. 2): a load balancer probing every second must not fill the log.
+        logger.debug("Health check", metadata: ["RemoteAddr": "\(request.remoteAddress)"])
         return Response(status: 200)
     }
 

@@ -22,6 +22,7 @@ public final class SQLiteJobStore: JobStore {
         name = "sqlite:\(path)"
         recoveryLockPath = path + ".recovery-lock"
         if let directory = Self.parentDirectory(of: path) { try Self.createDirectory(directory) }
+        Self.createPrivately(path)
         let connection = try Connection(path: path)
         // Switching a new file to WAL does not wait for the busy timeout: workers that start
         // together would fail with "database is locked". The sidecar lock serialises them.
@@ -181,6 +182,15 @@ public final class SQLiteJobStore: JobStore {
         if let parent = parentDirectory(of: directory) { try createDirectory(parent) }
         // EEXIST: another worker process created it meanwhile.
         guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { throw systemError("cannot create directory \(directory.goQuoted)") }
+    }
+
+    /// Creates a missing database file with mode 0600 before SQLite would create it 0644: delay IDs are
+    /// capabilities (contract §13.6). SQLite gives `-wal` and `-shm` the mode of the database file. An
+    /// existing file is left as it is; failures are left to SQLite's open, which reports them.
+    private static func createPrivately(_ path: String) {
+        guard !path.isEmpty, !path.hasPrefix("file:") else { return }
+        let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 { close(descriptor) }
     }
 
     private static func systemError(_ what: String) -> JobStoreError {

@@ -51,24 +51,31 @@ public struct LogfmtLogHandler: LogHandler {
         }
     }
 
-    /// Bare when safe, else a double-quoted string with `"`, `\` and control characters escaped.
+    /// Bare when safe, else a double-quoted string with `"` and `\` backslash-escaped and every
+    /// character that could break the record's line in some viewer as `\uXXXX` (contract §13.6): C0
+    /// controls, DEL, C1 controls (U+0080–U+009F; U+0085 is a line break to some), U+2028 and U+2029.
     static func quoted(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F }
+        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || needsEscape($0) }
         guard needsQuotes else { return value }
         var output = "\""
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": output += "\\\""
             case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                output += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            case _ where needsEscape(scalar):
+                let hex = String(scalar.value, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: output.unicodeScalars.append(scalar)
             }
         }
         return output + "\""
+    }
+
+    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029: true
+        default: false
+        }
     }
 
     /// RFC 3339 UTC with milliseconds.
