@@ -37,7 +37,7 @@ class WebServer:
 
 class Nginx(WebServer):
     def __init__(self, directory: Path, upstream: str, *, name: str = "nginx", worker_processes: int | str = 1,
-                 access_log: bool = True):
+                 access_log: bool = True, user: str | None = None):
         self.directory = directory / name
         self.directory.mkdir()
         self.port = free_port()
@@ -45,17 +45,18 @@ class Nginx(WebServer):
         # Debian's stock `include fastcgi_params`.
         (self.directory / "fastcgi_params").symlink_to("/etc/nginx/fastcgi_params")
         config = self.directory / "nginx.conf"
-        config.write_text(nginx_config(self.directory, self.port, upstream, worker_processes, access_log))
+        config.write_text(nginx_config(self.directory, self.port, upstream, worker_processes, access_log, user))
         self.error_log = self.directory / "error.log"
         self.process = Process(name, ["nginx", "-p", str(self.directory), "-c", str(config),
                                       "-e", str(self.error_log)], clean_environment(), directory)
         self._wait_until_listening()
 
 
-def nginx_config(directory: Path, port: int, upstream: str, worker_processes: int | str, access_log: bool) -> str:
+def nginx_config(directory: Path, port: int, upstream: str, worker_processes: int | str, access_log: bool,
+                 user: str | None = None) -> str:
     # Root starts nginx's workers as `nobody`, who cannot reach sockets in the tests' private
-    # temporary directories.
-    user = "user root;" if os.geteuid() == 0 else ""
+    # temporary directories; `user` (e.g. "www-data") runs them as a deployment does.
+    user = f"user {user};" if user else "user root;" if os.geteuid() == 0 else ""
     access = f"access_log {directory}/access.log;" if access_log else "access_log off;"
     return f"""
 daemon off;
