@@ -53,12 +53,14 @@ def launch_without_waiting(mode: str, env: dict, directory: Path, **popen_args) 
 # MARK: Stop signals
 
 
-@pytest.mark.parametrize("mode", ["own-socket", "spawn-fcgi", "systemd", "jobs"])
-def test_sigterm_during_start_up_stops_gracefully(peers, tmp_path, mode):
-    """A SIGTERM that arrives while the process is still opening its job store — before any thread
-    runs — waits until the service is up, then stops it the graceful way: one `Shutting down`, exit 0.
-    The test holds the store's lock file, which the service takes right after creating the database,
-    so the signal is sure to land inside start-up."""
+@pytest.mark.parametrize("mode,signum", [(mode, signal.SIGTERM) for mode in ("own-socket", "spawn-fcgi", "systemd", "jobs")]
+                         + [("spawn-fcgi", signum) for signum in STOP_SIGNALS[1:]])
+def test_stop_signal_during_start_up_stops_gracefully(peers, tmp_path, mode, signum):
+    """A stop signal that arrives while the process is still opening its job store waits until the
+    service is up, then stops it the graceful way: one `Shutting down`, exit 0. The test holds the
+    store's lock file, which the service takes right after creating the database, so the signal is
+    sure to land inside start-up. (SIGUSR1 is what multiwatch sends: a worker still starting when
+    multiwatch was stopped used to die of it without a word.)"""
     database = tmp_path / "jobs" / "jobs.sqlite3"
     database.parent.mkdir()
     lock = os.open(f"{database}.recovery-lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -70,9 +72,9 @@ def test_sigterm_during_start_up_stops_gracefully(peers, tmp_path, mode):
         time.sleep(0.2)
         assert process.running(), process.stderr()
         assert "Starting service" not in process.stderr(), "still opening the store"
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         time.sleep(0.2)
-        assert process.running(), "the SIGTERM killed the process during start-up"
+        assert process.running(), f"signal {signum} killed the process during start-up"
     finally:
         os.close(lock)
     assert process.wait(20) == 0, process.stderr()
