@@ -13,7 +13,7 @@ struct LKJWTCommand: ParsableCommand {
             Configured by the environment variables of element-hq's lk-jwt-service (LIVEKIT_URL, LIVEKIT_KEY, \
             LIVEKIT_SECRET, LIVEKIT_FULL_ACCESS_HOMESERVERS, …; see the README). Serves the FastCGI socket \
             handed over by systemd (fd 3) or spawn-fcgi (fd 0); answers one request when started as plain CGI; \
-            otherwise listens on LIVEKIT_JWT_BIND or :LIVEKIT_JWT_PORT (default 8080).
+            otherwise listens on LIVEKIT_JWT_BIND or 127.0.0.1:LIVEKIT_JWT_PORT (default 127.0.0.1:8080).
             """,
         version: version)
 

@@ -74,6 +74,9 @@ struct Launcher {
             if let exposure = configuration.listenAddress.exposureNotice {
                 logger.log(level: exposure.level, "\(exposure.message)", metadata: exposure.loggerMetadata)
             }
+            if configuration.socketGroup != nil, case .tcp = configuration.listenAddress {
+                logger.warning("LIVEKIT_JWT_SOCKET_GROUP applies to a unix socket only; ignored for a TCP listen address")
+            }
             startScheduler(scheduler)
             FastCGIServer(listenFD: listenFD, threadCount: threads, service: service, logger: logger, onShutdown: jobs.beginShutdown).serve()
             scheduler.stop()
