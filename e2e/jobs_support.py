@@ -275,11 +275,9 @@ class WorkerPool:
     """`spawn-fcgi -n` binds the socket and execs `multiwatch -f N`, which forks N service processes
     sharing that socket and respawns dead ones.
 
-    Stopping: multiwatch, told to stop, only sends its "graceful" signal (SIGUSR1 by default) to the
-    workers, which this service does not treat as a stop request (it is its internal wake-up signal),
-    and Debian's multiwatch 1.0.0 maps `-s NAME` to the wrong signal number (`-s TERM` sends SIGQUIT).
-    So `stop` SIGTERMs multiwatch (no more respawning) and then every worker by PID, which is what
-    systemd's control-group stop does too.
+    Stopping: SIGTERM to multiwatch, which stops respawning and sends its "graceful" signal to every
+    worker: SIGUSR1 by default (Debian's multiwatch 1.0.0 maps `-s NAME` to the wrong number: `-s TERM`
+    sends SIGQUIT). The service takes SIGTERM, SIGINT, SIGUSR1 and SIGQUIT alike as a stop request.
     """
 
     STARTED = "Starting service"
