@@ -16,12 +16,15 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
     public var logLevel: Logger.Level
     public var csAPIURLOverrides: CSAPIURLOverrides
     public var jobStore: JobStoreLocation
+    /// `LIVEKIT_IP_RANGE_BLOCKLIST` / `LIVEKIT_IP_RANGE_ALLOWLIST` (§13.1).
+    public var addressPolicy: OutboundAddressPolicy
 
     public init(
         liveKitURL: String, apiKey: String, apiSecret: String, accessPolicy: AccessPolicy = .everyone,
         listenAddress: ListenAddress = .tcp(host: "", port: 8080), tls: TLSSettings = TLSSettings(),
         sanityCheckIntervalSeconds: Int = 0, logLevel: Logger.Level = .info,
-        csAPIURLOverrides: CSAPIURLOverrides = CSAPIURLOverrides(), jobStore: JobStoreLocation = .memory
+        csAPIURLOverrides: CSAPIURLOverrides = CSAPIURLOverrides(), jobStore: JobStoreLocation = .memory,
+        addressPolicy: OutboundAddressPolicy = .standard
     ) {
         self.liveKitURL = liveKitURL
         self.apiKey = apiKey
@@ -33,6 +36,7 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         self.logLevel = logLevel
         self.csAPIURLOverrides = csAPIURLOverrides
         self.jobStore = jobStore
+        self.addressPolicy = addressPolicy
     }
 
     /// The effective settings for `--check-config`, one `NAME=value` line per variable in the spelling
@@ -58,6 +62,8 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
             ("LIVEKIT_SANITY_CHECK_INTERVAL_SECONDS", String(sanityCheckIntervalSeconds)),
             ("LIVEKIT_LOG_LEVEL", logLevel == .warning ? "warn" : logLevel.rawValue),
             ("LIVEKIT_CS_API_URL_OVERRIDES", csAPIURLOverrides.description),
+            ("LIVEKIT_IP_RANGE_BLOCKLIST", addressPolicy.blocklist.map(\.description).joined(separator: ",")),
+            ("LIVEKIT_IP_RANGE_ALLOWLIST", addressPolicy.allowlist.map(\.description).joined(separator: ",")),
             ("LIVEKIT_REDIS_URL", redisURL),
             ("LIVEKIT_JOBS_DB", jobsDatabase),
         ]
