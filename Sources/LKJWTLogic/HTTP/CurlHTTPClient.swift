@@ -79,6 +79,9 @@ final class EasyHandle: @unchecked Sendable {
                 return Unmanaged<ConnectionGate>.fromOpaque(context).takeUnretainedValue().open(address)
             })
             try set(CURLOPT_OPENSOCKETDATA, lk_curl_setopt_pointer(curl, CURLOPT_OPENSOCKETDATA, Unmanaged.passUnretained(gate).toOpaque()))
+            // Through a proxy (http_proxy and friends in the environment) the socket would go to the
+            // proxy and the real destination would never be checked.
+            try set(CURLOPT_PROXY, lk_curl_setopt_string(curl, CURLOPT_PROXY, ""))
         }
 
         if let address = request.connectAddress {
