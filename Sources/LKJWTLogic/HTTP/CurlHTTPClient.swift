@@ -202,8 +202,9 @@ final class ConnectionGate {
             blockedAddresses.append(ip.description)
             logger.warning("Refused outbound connection: address is in LIVEKIT_IP_RANGE_BLOCKLIST", metadata: [
                 "MatrixServerName": "\(serverName)", "address": "\(ip)", "port": "\(port)",
-                // Without the query: the userinfo URL carries the access token.
-                "url": "\(url.prefix { $0 != "?" })",
+                // Without the query (the userinfo URL carries the access token), and cut to 255
+                // bytes like every logged value that came from outside (§13.4).
+                "url": "\(String(decoding: url.utf8.prefix { $0 != UInt8(ascii: "?") }.prefix(255), as: UTF8.self))",
             ])
             return CURL_SOCKET_BAD
         }
