@@ -19,6 +19,10 @@ API_KEY = "e2e-api-key"
 # Long and distinctive, so that finding it in a log cannot be a coincidence.
 API_SECRET = "e2e-api-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 THREADS = 16
+# The fakes listen on loopback, which the default address policy blocks (contract §13.1): the
+# harness allows it, as a developer would. Tests of the default policy pass
+# LIVEKIT_IP_RANGE_ALLOWLIST=None.
+LOOPBACK_ALLOWLIST = "127.0.0.0/8, ::1"
 
 
 def service_environment(*, livekit_url: str, full_access: str, ca_file: Path | None, **overrides) -> dict:
@@ -31,6 +35,7 @@ def service_environment(*, livekit_url: str, full_access: str, ca_file: Path | N
         "LIVEKIT_JOBS_DB": ":memory:",
         # Debug, so that anything the service might leak into its log is there to be found.
         "LIVEKIT_LOG_LEVEL": "debug",
+        "LIVEKIT_IP_RANGE_ALLOWLIST": LOOPBACK_ALLOWLIST,
     }
     if ca_file is not None:
         variables["SSL_CERT_FILE"] = str(ca_file)

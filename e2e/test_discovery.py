@@ -80,9 +80,9 @@ def certificate(directory: Path, name: str, names: list[str]) -> tuple[str, str]
 class World:
     """The namespace with its DNS, homeservers, service and nginx."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, name: str = "discovery"):
         self.directory = directory
-        self.namespace = NetworkNamespace(f"lkjwt-e2e-{os.getpid()}")
+        self.namespace = NetworkNamespace(f"lkjwt-{name}-{os.getpid()}")
         self.started = []
         try:
             self._start()
@@ -111,6 +111,9 @@ class World:
         """The service under spawn-fcgi with its own nginx, both in the namespace; returns nginx's URL."""
         directory = self.directory / name
         directory.mkdir()
+        # Every address here is loopback (127.0.0.x), which the default policy blocks; the harness
+        # allowlist of service_environment lets discovery reach it (test_address_policy.py checks
+        # the default policy in this world).
         env = lkjwt.service_environment(livekit_url="ws://127.0.0.1:7880", full_access="nobody.test",
                                         ca_file=Path(self.good[0]), **overrides)
         socket_path = directory / "fcgi.sock"

@@ -12,7 +12,8 @@ struct Launcher {
 
     /// `jobsOnly`: the `--jobs` runner for CGI deployments, serving no requests.
     func launch(jobsOnly: Bool) throws {
-        let http = CurlHTTPClient(tls: configuration.tls)
+        let http = CurlHTTPClient(tls: configuration.tls, logger: logger)
+        let addressRules = configuration.outboundAddressRules
         let clock = SystemWallClock()
         let random = SystemRandomSource()
         let store: any JobStore
@@ -25,15 +26,17 @@ struct Launcher {
         let jobs = DelayedLeaveJobs(
             dependencies: .init(
                 store: store,
-                clientServerAPI: ClientServerAPIResolver(overrides: configuration.csAPIURLOverrides, http: http, clock: clock),
+                clientServerAPI: ClientServerAPIResolver(
+                    overrides: configuration.csAPIURLOverrides, http: http, clock: clock, addressRules: addressRules),
                 roomService: RoomServiceClient(
                     liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, http: http, clock: clock),
-                delayedEvents: DelayedEventClient(http: http, clock: clock),
+                delayedEvents: DelayedEventClient(http: http, clock: clock, addressRules: addressRules),
                 clock: clock, random: random),
             settings: JobMachine.Settings(sanityInterval: Int64(min(configuration.sanityCheckIntervalSeconds, Int(Int64.max / 1000))) * 1000),
             logger: logger)
         let service = AuthorizationService(
-            configuration: configuration, dependencies: .init(http: http, clock: clock, random: random, delegation: jobs), logger: logger)
+            configuration: configuration, dependencies: .init(http: http, clock: clock, random: random, delegation: jobs, addressRules: addressRules),
+            logger: logger)
         let scheduler = JobScheduler(jobs: jobs, logger: logger)
 
         // The stop signals have been blocked since start-up (LKJWTCommand.run); no thread may run yet
@@ -102,6 +105,8 @@ struct Launcher {
             "SkipVerifyTLS": "\(configuration.tls.skipVerification)",
             "SanityCheckInterval": "\(configuration.sanityCheckIntervalSeconds == 0 ? "disabled" : "\(configuration.sanityCheckIntervalSeconds)s")",
             "JobStore": "\(store.name)",
+            "IPRangeBlocklist": "\(configuration.addressPolicy.blocklistSummary)",
+            "IPRangeAllowlist": "\(configuration.addressPolicy.allowlistSummary)",
             "threads": "\(threads)",
         ])
         logger.info("Job store opened", metadata: ["JobStore": "\(store.name)"])

@@ -45,7 +45,7 @@ struct AuthorizationServiceTests {
                 accessPolicy: .servers([AuthorizationServiceTests.fullServer]))
             service = AuthorizationService(
                 configuration: configuration,
-                dependencies: .init(http: http, clock: FixedClock(), delegation: delegation),
+                dependencies: .init(http: http, clock: FixedClock(), delegation: delegation, addressRules: .unrestricted),
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         }
 

@@ -49,4 +49,27 @@ struct ClientServerAPIResolverTests {
             return
         }
     }
+
+    @Test(arguments: [
+        "http://127.0.0.1:18081/containers/abc/kill?signal=KILL#", "https://matrix.example.org/?", "https://matrix.example.org#",
+        "https://matrix.example.org/#x", "https://user:pass@matrix.example.org", "https://user@matrix.example.org",
+        "ftp://matrix.example.org", "matrix.example.org", "/_matrix", "//matrix.example.org", "http:/matrix.example.org",
+        "http://", "http:///path", "https://matrix.example.org/a b", "https://matrix.example.org/\r\nX: y", "https://matrix.example.org\\@evil",
+        "javascript:alert(1)", "file:///etc/passwd",
+    ])
+    func baseURLsThatAreNotPlainHTTPOrHTTPSAreNoBaseURL(baseURL: String) {
+        let document = JSONValue.object([JSONMember("m.homeserver", .object([JSONMember("base_url", .string(baseURL))]))]).serialized()
+        let (resolver, _) = Self.resolver(.json(200, document))
+        guard case .failed(let reason) = resolver.resolve("example.org") else {
+            Issue.record("\(baseURL) was accepted")
+            return
+        }
+        #expect(reason.contains("unusable m.homeserver.base_url"))
+    }
+
+    @Test(arguments: ["https://matrix.example.org", "http://127.0.0.1:8008", "HTTPS://Matrix.Example.org/prefix/", "https://[2001:db8::1]:8448/"])
+    func plainHTTPAndHTTPSBaseURLsAreUsedVerbatim(baseURL: String) {
+        let document = JSONValue.object([JSONMember("m.homeserver", .object([JSONMember("base_url", .string(baseURL))]))]).serialized()
+        #expect(Self.resolver(.json(200, document)).0.resolve("example.org") == .resolved(baseURL: baseURL))
+    }
 }

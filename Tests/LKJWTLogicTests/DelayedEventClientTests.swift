@@ -24,7 +24,7 @@ struct DelayedEventClientTests {
 
     @Test func requestCarriesAnEmptyObjectAndNoAuthorization() throws {
         let http = ScriptedHTTPClient { _ throws(OutboundError) in OutboundResponse(status: 200) }
-        let outcome = DelayedEventClient(http: http, clock: FixedClock()).perform(.restart, delayID: "d", baseURL: "http://hs")
+        let outcome = DelayedEventClient(http: http, clock: FixedClock()).perform(.restart, delayID: "d", baseURL: "http://hs", serverName: "hs")
         #expect(outcome == .success)
         let request = try #require(http.requests.first)
         #expect(request.method == "POST")
@@ -83,7 +83,7 @@ struct DelayedEventClientTests {
 
     @Test func transportErrorsAreTransient() {
         let http = ScriptedHTTPClient { _ throws(OutboundError) in throw OutboundError(.transport, "Connection refused") }
-        #expect(DelayedEventClient(http: http, clock: FixedClock()).perform(.send, delayID: "d", baseURL: "http://hs") == .retry(after: nil, reason: "Connection refused"))
+        #expect(DelayedEventClient(http: http, clock: FixedClock()).perform(.send, delayID: "d", baseURL: "http://hs", serverName: "hs") == .retry(after: nil, reason: "Connection refused"))
     }
 
     @Test(arguments: [

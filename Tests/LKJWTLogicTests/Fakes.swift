@@ -15,6 +15,10 @@ final class ScriptedHTTPClient: HTTPClient {
         let headers: [String: String]
         let body: [UInt8]
         let connectAddress: String?
+        let maximumRedirects: Int
+        let redirectsOnlyToHTTPS: Bool
+        let addressPolicy: OutboundAddressPolicy?
+        let serverName: String
     }
 
     init(_ script: @escaping Script) {
@@ -26,7 +30,9 @@ final class ScriptedHTTPClient: HTTPClient {
         recorded.withLock {
             $0.append(RecordedRequest(
                 method: request.method, url: request.url, headers: headers, body: request.body,
-                connectAddress: request.connectAddress.map { "\($0.host):\($0.port)" }))
+                connectAddress: request.connectAddress.map { "\($0.host):\($0.port)" },
+                maximumRedirects: request.maximumRedirects, redirectsOnlyToHTTPS: request.redirectsOnlyToHTTPS,
+                addressPolicy: request.addressPolicy, serverName: request.serverName))
         }
         return try script(request)
     }

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 USERINFO_PATH = "/_matrix/federation/v1/openid/userinfo"
+CLIENT_WELL_KNOWN_PATH = "/.well-known/matrix/client"
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Reply:
     body: bytes
     content_type: str = "application/json"
     delay: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def json_reply(status: int, document: dict, delay: float = 0.0) -> Reply:
@@ -47,6 +49,9 @@ class FakeHomeserver:
         self._replies: dict[str, Reply] = {}
         self._requests: list[UserinfoRequest] = []
         self._handshakes = 0
+        # What /.well-known/matrix/client answers (None: 404), and how often it was asked.
+        self.client_well_known: Reply | None = None
+        self._client_well_known_requests = 0
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"homeserver-{self.port}",
                                         daemon=True)
 
@@ -83,10 +88,17 @@ class FakeHomeserver:
         with self._lock:
             return self._handshakes
 
+    @property
+    def client_well_known_requests(self) -> int:
+        with self._lock:
+            return self._client_well_known_requests
+
     def reset_counters(self) -> None:
         with self._lock:
             self._requests.clear()
             self._handshakes = 0
+            self._client_well_known_requests = 0
+            self.client_well_known = None
 
     def start(self) -> "FakeHomeserver":
         self._thread.start()
@@ -99,6 +111,11 @@ class FakeHomeserver:
     def _record_handshake(self) -> None:
         with self._lock:
             self._handshakes += 1
+
+    def _client_well_known(self) -> Reply:
+        with self._lock:
+            self._client_well_known_requests += 1
+            return self.client_well_known or json_reply(404, {"errcode": "M_NOT_FOUND", "error": "Not found"})
 
     def _userinfo(self, request: UserinfoRequest) -> Reply:
         with self._lock:
@@ -148,6 +165,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlsplit(self.path)
+        if url.path == CLIENT_WELL_KNOWN_PATH:
+            self._send(self.server.fake._client_well_known())
+            return
         if url.path != USERINFO_PATH:
             self._send(json_reply(404, {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}))
             return
@@ -162,6 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(reply.body)
 

@@ -62,13 +62,16 @@ extension Configuration {
         // Step 7.
         let csAPIURLOverrides = try CSAPIURLOverrides.parse(environment["LIVEKIT_CS_API_URL_OVERRIDES"] ?? "")
 
+        // Step 12, right after step 7.
+        let addressPolicy = try addressPolicy(environment, notices: &notices)
+
         let configuration = Configuration(
             liveKitURL: liveKitURL, apiKey: apiKey, apiSecret: apiSecret,
             accessPolicy: AccessPolicy.parse(fullAccess), listenAddress: listenAddress,
             tls: TLSSettings(skipVerification: skipVerification, caFile: value("SSL_CERT_FILE"), caDirectory: value("SSL_CERT_DIR")),
             sanityCheckIntervalSeconds: sanityCheckIntervalSeconds, logLevel: logLevel(from: environment).level,
             csAPIURLOverrides: csAPIURLOverrides, jobStore: jobStore(value, notices: &notices),
-            socketGroup: value("LIVEKIT_JWT_SOCKET_GROUP"))
+            socketGroup: value("LIVEKIT_JWT_SOCKET_GROUP"), addressPolicy: addressPolicy)
         return (configuration, notices)
     }
 
@@ -153,6 +156,31 @@ extension Configuration {
         case (nil, nil):
             return .loopback(port: ListenAddress.defaultPort)
         }
+    }
+
+    /// §13.1: an unset blocklist is the default list; set but empty (or only separators) blocks
+    /// nothing, which deserves a warning. Unlike the other variables, empty is not the same as unset.
+    private static func addressPolicy(
+        _ environment: [String: String], notices: inout [ConfigurationNotice]
+    ) throws(ConfigurationError) -> OutboundAddressPolicy {
+        func ranges(_ variable: String) throws(ConfigurationError) -> [IPRange]? {
+            guard let raw = environment[variable] else { return nil }
+            switch OutboundAddressPolicy.parseRanges(raw) {
+            case .success(let ranges): return ranges
+            case .failure(let invalid): throw .invalidIPRangeEntry(variable: variable, entry: invalid.entry)
+            }
+        }
+        let blocklist = try ranges("LIVEKIT_IP_RANGE_BLOCKLIST")
+        let allowlist = try ranges("LIVEKIT_IP_RANGE_ALLOWLIST") ?? []
+        guard let blocklist else {
+            return OutboundAddressPolicy(blocklist: OutboundAddressPolicy.defaultBlocklist, allowlist: allowlist, blocklistIsDefault: true)
+        }
+        if blocklist.isEmpty {
+            notices.append(ConfigurationNotice(
+                level: .warning,
+                message: "LIVEKIT_IP_RANGE_BLOCKLIST is empty: requests and remote servers can make the service connect to any address, private and loopback ones included"))
+        }
+        return OutboundAddressPolicy(blocklist: blocklist, allowlist: allowlist)
     }
 
     /// Redis wins over `LIVEKIT_JOBS_DB`; without either, systemd's `STATE_DIRECTORY` (first entry of

@@ -18,13 +18,15 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
     public var jobStore: JobStoreLocation
     /// Group of an own unix socket (`LIVEKIT_JWT_SOCKET_GROUP`, §13.6); looked up when listening.
     public var socketGroup: String?
+    /// `LIVEKIT_IP_RANGE_BLOCKLIST` / `LIVEKIT_IP_RANGE_ALLOWLIST` (§13.1).
+    public var addressPolicy: OutboundAddressPolicy
 
     public init(
         liveKitURL: String, apiKey: String, apiSecret: String, accessPolicy: AccessPolicy = .everyone,
         listenAddress: ListenAddress = .loopback(port: ListenAddress.defaultPort), tls: TLSSettings = TLSSettings(),
         sanityCheckIntervalSeconds: Int = 0, logLevel: Logger.Level = .info,
         csAPIURLOverrides: CSAPIURLOverrides = CSAPIURLOverrides(), jobStore: JobStoreLocation = .memory,
-        socketGroup: String? = nil
+        socketGroup: String? = nil, addressPolicy: OutboundAddressPolicy = .standard
     ) {
         self.liveKitURL = liveKitURL
         self.apiKey = apiKey
@@ -37,6 +39,7 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         self.csAPIURLOverrides = csAPIURLOverrides
         self.jobStore = jobStore
         self.socketGroup = socketGroup
+        self.addressPolicy = addressPolicy
     }
 
     /// The effective settings for `--check-config`, one `NAME=value` line per variable in the spelling
@@ -63,6 +66,8 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
             ("LIVEKIT_SANITY_CHECK_INTERVAL_SECONDS", String(sanityCheckIntervalSeconds)),
             ("LIVEKIT_LOG_LEVEL", logLevel == .warning ? "warn" : logLevel.rawValue),
             ("LIVEKIT_CS_API_URL_OVERRIDES", csAPIURLOverrides.description),
+            ("LIVEKIT_IP_RANGE_BLOCKLIST", addressPolicy.blocklist.map(\.description).joined(separator: ",")),
+            ("LIVEKIT_IP_RANGE_ALLOWLIST", addressPolicy.allowlist.map(\.description).joined(separator: ",")),
             ("LIVEKIT_REDIS_URL", redisURL),
             ("LIVEKIT_JOBS_DB", jobsDatabase),
         ]

@@ -43,6 +43,11 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         ConfigurationError(message: "failed parsing LIVEKIT_CS_API_URL_OVERRIDES: invalid entry \(entry.goQuoted), expected server_name=url")
     }
 
+    /// Row 12, checked right after row 7.
+    public static func invalidIPRangeEntry(variable: String, entry: String) -> ConfigurationError {
+        ConfigurationError(message: "Invalid \(variable) entry \(entry.goQuoted): expected an IP address or CIDR range")
+    }
+
     /// Row 8, raised when the Redis store is opened.
     public static func invalidRedisURL(_ url: String, detail: String) -> ConfigurationError {
         ConfigurationError(message: "Could not connect Redis store: store: invalid Redis URL \(url.goQuoted): \(detail)")

@@ -11,11 +11,12 @@ public final class AuthorizationService: Sendable {
 
         public init(
             http: any HTTPClient, clock: any WallClock = SystemWallClock(), srv: any SRVResolver = SystemSRVResolver(),
-            random: any RandomSource = SystemRandomSource(), delegation: (any DelayedLeaveDelegation)? = nil
+            random: any RandomSource = SystemRandomSource(), delegation: (any DelayedLeaveDelegation)? = nil,
+            addressRules: OutboundAddressRules
         ) {
             self.http = http
             self.clock = clock
-            self.resolver = ServerResolver(http: http, srv: srv, clock: clock, random: random)
+            self.resolver = ServerResolver(http: http, srv: srv, clock: clock, random: random, addressRules: addressRules)
             self.delegation = delegation
         }
     }

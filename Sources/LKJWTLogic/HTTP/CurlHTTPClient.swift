@@ -1,23 +1,30 @@
 import CCurl
+import Glibc
+import Logging
 import Synchronization
 
 /// `HTTPClient` over libcurl. Easy handles are pooled and reused, and each keeps its connection
 /// cache, so a worker thread talking to the same homeserver again reuses the TLS connection.
 public final class CurlHTTPClient: HTTPClient {
     private let tls: TLSSettings
-    /// Idle handles; at most one per concurrent caller is ever created.
-    private let idleHandles = Mutex<[EasyHandle]>([])
+    private let logger: Logger
+    /// Idle handles; at most one per concurrent caller is ever created. Requests under an address
+    /// policy get handles of their own, so they never reuse a connection that an unchecked request
+    /// (the operator's destinations, exempt servers) opened to an address the policy blocks.
+    private let idleHandles = Mutex<[Bool: [EasyHandle]]>([:])
 
     /// Call once at start-up, before threads exist (curl_global_init is not thread-safe everywhere).
-    public init(tls: TLSSettings) {
+    public init(tls: TLSSettings, logger: Logger) {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         self.tls = tls
+        self.logger = logger
     }
 
     public func send(_ request: OutboundRequest) throws(OutboundError) -> OutboundResponse {
-        let handle = idleHandles.withLock { $0.popLast() } ?? EasyHandle()
-        defer { idleHandles.withLock { $0.append(handle) } }
-        return try handle.perform(request, tls: tls)
+        let policed = request.addressPolicy != nil
+        let handle = idleHandles.withLock { $0[policed]?.popLast() } ?? EasyHandle()
+        defer { idleHandles.withLock { $0[policed, default: []].append(handle) } }
+        return try handle.perform(request, tls: tls, logger: logger)
     }
 }
 
@@ -34,10 +41,11 @@ final class EasyHandle: @unchecked Sendable {
         curl_easy_cleanup(curl)
     }
 
-    func perform(_ request: OutboundRequest, tls: TLSSettings) throws(OutboundError) -> OutboundResponse {
+    func perform(_ request: OutboundRequest, tls: TLSSettings, logger: Logger) throws(OutboundError) -> OutboundResponse {
         // Reset keeps live connections, the DNS and the TLS session caches.
         curl_easy_reset(curl)
         let collector = ResponseCollector(limit: request.maximumResponseSize)
+        let gate = request.addressPolicy.map { ConnectionGate(policy: $0, request: request, logger: logger) }
         var headerList: UnsafeMutablePointer<curl_slist>?
         var connectTo: UnsafeMutablePointer<curl_slist>?
         defer {
@@ -45,21 +53,35 @@ final class EasyHandle: @unchecked Sendable {
             curl_slist_free_all(connectTo)
         }
 
-        _ = lk_curl_setopt_string(curl, CURLOPT_URL, request.url)
-        _ = lk_curl_setopt_long(curl, CURLOPT_NOSIGNAL, 1)
-        _ = lk_curl_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")
-        _ = lk_curl_setopt_string(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        _ = lk_curl_setopt_long(curl, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout.milliseconds)))
-        _ = lk_curl_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(request.connectTimeout.milliseconds)))
-        _ = lk_curl_setopt_long(curl, CURLOPT_FOLLOWLOCATION, request.maximumRedirects > 0 ? 1 : 0)
-        _ = lk_curl_setopt_long(curl, CURLOPT_MAXREDIRS, request.maximumRedirects)
-        _ = lk_curl_setopt_long(curl, CURLOPT_MAXFILESIZE, request.maximumResponseSize)
+        try set(CURLOPT_URL, lk_curl_setopt_string(curl, CURLOPT_URL, request.url))
+        try set(CURLOPT_NOSIGNAL, lk_curl_setopt_long(curl, CURLOPT_NOSIGNAL, 1))
+        try set(CURLOPT_PROTOCOLS_STR, lk_curl_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "http,https"))
+        let redirectProtocols = request.redirectsOnlyToHTTPS ? "https" : "http,https"
+        try set(CURLOPT_REDIR_PROTOCOLS_STR, lk_curl_setopt_string(curl, CURLOPT_REDIR_PROTOCOLS_STR, redirectProtocols))
+        try set(CURLOPT_TIMEOUT_MS, lk_curl_setopt_long(curl, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout.milliseconds))))
+        try set(CURLOPT_CONNECTTIMEOUT_MS, lk_curl_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(request.connectTimeout.milliseconds))))
+        try set(CURLOPT_FOLLOWLOCATION, lk_curl_setopt_long(curl, CURLOPT_FOLLOWLOCATION, request.maximumRedirects > 0 ? 1 : 0))
+        try set(CURLOPT_MAXREDIRS, lk_curl_setopt_long(curl, CURLOPT_MAXREDIRS, max(0, request.maximumRedirects)))
+        try set(CURLOPT_MAXFILESIZE, lk_curl_setopt_long(curl, CURLOPT_MAXFILESIZE, request.maximumResponseSize))
         if tls.skipVerification {
-            _ = lk_curl_setopt_long(curl, CURLOPT_SSL_VERIFYPEER, 0)
-            _ = lk_curl_setopt_long(curl, CURLOPT_SSL_VERIFYHOST, 0)
+            try set(CURLOPT_SSL_VERIFYPEER, lk_curl_setopt_long(curl, CURLOPT_SSL_VERIFYPEER, 0))
+            try set(CURLOPT_SSL_VERIFYHOST, lk_curl_setopt_long(curl, CURLOPT_SSL_VERIFYHOST, 0))
         } else {
-            if let caFile = tls.caFile { _ = lk_curl_setopt_string(curl, CURLOPT_CAINFO, caFile) }
-            if let caDirectory = tls.caDirectory { _ = lk_curl_setopt_string(curl, CURLOPT_CAPATH, caDirectory) }
+            if let caFile = tls.caFile { try set(CURLOPT_CAINFO, lk_curl_setopt_string(curl, CURLOPT_CAINFO, caFile)) }
+            if let caDirectory = tls.caDirectory { try set(CURLOPT_CAPATH, lk_curl_setopt_string(curl, CURLOPT_CAPATH, caDirectory)) }
+        }
+
+        if let gate {
+            // Every socket of the transfer (each address tried, each redirect) is opened here, after
+            // name resolution, so neither DNS answers nor redirects can lead past the policy.
+            try set(CURLOPT_OPENSOCKETFUNCTION, lk_curl_setopt_opensocket_callback(curl) { context, _, address in
+                guard let context, let address else { return CURL_SOCKET_BAD }
+                return Unmanaged<ConnectionGate>.fromOpaque(context).takeUnretainedValue().open(address)
+            })
+            try set(CURLOPT_OPENSOCKETDATA, lk_curl_setopt_pointer(curl, CURLOPT_OPENSOCKETDATA, Unmanaged.passUnretained(gate).toOpaque()))
+            // Through a proxy (http_proxy and friends in the environment) the socket would go to the
+            // proxy and the real destination would never be checked.
+            try set(CURLOPT_PROXY, lk_curl_setopt_string(curl, CURLOPT_PROXY, ""))
         }
 
         if let address = request.connectAddress {
@@ -67,45 +89,46 @@ final class EasyHandle: @unchecked Sendable {
             let (urlHost, urlPort) = EasyHandle.authority(of: request.url)
             let target = address.host.contains(":") ? "[\(address.host)]" : address.host
             connectTo = curl_slist_append(nil, "\(urlHost):\(urlPort):\(target):\(address.port)")
-            _ = lk_curl_setopt_slist(curl, CURLOPT_CONNECT_TO, connectTo)
+            try set(CURLOPT_CONNECT_TO, lk_curl_setopt_slist(curl, CURLOPT_CONNECT_TO, connectTo))
         }
 
         // An empty `Expect:` stops curl from waiting a second for `100 Continue` on POST bodies.
         for header in request.headers + [("Expect", "")] {
             headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
         }
-        _ = lk_curl_setopt_slist(curl, CURLOPT_HTTPHEADER, headerList)
+        try set(CURLOPT_HTTPHEADER, lk_curl_setopt_slist(curl, CURLOPT_HTTPHEADER, headerList))
 
         switch request.method {
         case "GET":
-            _ = lk_curl_setopt_long(curl, CURLOPT_HTTPGET, 1)
+            try set(CURLOPT_HTTPGET, lk_curl_setopt_long(curl, CURLOPT_HTTPGET, 1))
         case "POST":
-            _ = lk_curl_setopt_long(curl, CURLOPT_POST, 1)
-            _ = lk_curl_setopt_long(curl, CURLOPT_POSTFIELDSIZE, request.body.count)
+            try set(CURLOPT_POST, lk_curl_setopt_long(curl, CURLOPT_POST, 1))
+            try set(CURLOPT_POSTFIELDSIZE, lk_curl_setopt_long(curl, CURLOPT_POSTFIELDSIZE, request.body.count))
             // COPYPOSTFIELDS copies (POSTFIELDSIZE bytes), so the buffer need not outlive this call;
             // an empty body still needs a non-NULL pointer, or curl reads the body from stdin.
             var body = request.body.isEmpty ? [0] : request.body
-            body.withUnsafeMutableBytes { buffer in
-                _ = lk_curl_setopt_pointer(curl, CURLOPT_COPYPOSTFIELDS, buffer.baseAddress)
+            let copied = body.withUnsafeMutableBytes { buffer in
+                lk_curl_setopt_pointer(curl, CURLOPT_COPYPOSTFIELDS, buffer.baseAddress)
             }
+            try set(CURLOPT_COPYPOSTFIELDS, copied)
         default:
-            _ = lk_curl_setopt_string(curl, CURLOPT_CUSTOMREQUEST, request.method)
+            try set(CURLOPT_CUSTOMREQUEST, lk_curl_setopt_string(curl, CURLOPT_CUSTOMREQUEST, request.method))
         }
 
         let context = Unmanaged.passUnretained(collector).toOpaque()
-        _ = lk_curl_setopt_data_callback(curl, CURLOPT_WRITEFUNCTION, { data, size, count, context in
+        try set(CURLOPT_WRITEFUNCTION, lk_curl_setopt_data_callback(curl, CURLOPT_WRITEFUNCTION, { data, size, count, context in
             let collector = Unmanaged<ResponseCollector>.fromOpaque(context!).takeUnretainedValue()
             return collector.appendBody(data, size * count) ? size * count : 0
-        })
-        _ = lk_curl_setopt_pointer(curl, CURLOPT_WRITEDATA, context)
-        _ = lk_curl_setopt_data_callback(curl, CURLOPT_HEADERFUNCTION, { data, size, count, context in
+        }))
+        try set(CURLOPT_WRITEDATA, lk_curl_setopt_pointer(curl, CURLOPT_WRITEDATA, context))
+        try set(CURLOPT_HEADERFUNCTION, lk_curl_setopt_data_callback(curl, CURLOPT_HEADERFUNCTION, { data, size, count, context in
             let collector = Unmanaged<ResponseCollector>.fromOpaque(context!).takeUnretainedValue()
             collector.appendHeaderLine(data, size * count)
             return size * count
-        })
-        _ = lk_curl_setopt_pointer(curl, CURLOPT_HEADERDATA, context)
+        }))
+        try set(CURLOPT_HEADERDATA, lk_curl_setopt_pointer(curl, CURLOPT_HEADERDATA, context))
 
-        let code = withExtendedLifetime(collector) { curl_easy_perform(curl) }
+        let code = withExtendedLifetime((collector, gate)) { curl_easy_perform(curl) }
         var status = 0
         _ = lk_curl_getinfo_long(curl, CURLINFO_RESPONSE_CODE, &status)
 
@@ -114,10 +137,21 @@ final class EasyHandle: @unchecked Sendable {
             if code == CURLE_FILESIZE_EXCEEDED || collector.exceededLimit {
                 throw OutboundError(.responseTooLarge, "answer larger than \(request.maximumResponseSize) bytes")
             }
+            if status == 0, let blocked = gate?.blockedAddresses, !blocked.isEmpty {
+                throw OutboundError(.transport, "address \(blocked.joined(separator: ", ")) is in LIVEKIT_IP_RANGE_BLOCKLIST")
+            }
             // No status line means no HTTP answer at all: the next target may be tried.
             throw OutboundError(status == 0 ? .transport : .timeout, message)
         }
         return OutboundResponse(status: status, headers: collector.headers, body: collector.body)
+    }
+
+    /// A setting that does not take would silently change what a request may do (redirects, the
+    /// address policy), so it fails the request before anything is sent.
+    private func set(_ option: CURLoption, _ code: CURLcode) throws(OutboundError) {
+        guard code == CURLE_OK else {
+            throw OutboundError(.transport, "curl option \(option.rawValue) refused: \(String(cString: curl_easy_strerror(code)))")
+        }
     }
 
     /// Host and port of an `https://host:port/…` URL, as CURLOPT_CONNECT_TO matches them.
@@ -135,6 +169,46 @@ final class EasyHandle: @unchecked Sendable {
             return (String(authority[..<colon]), String(authority[authority.index(after: colon)...]))
         }
         return (String(authority), defaultPort)
+    }
+}
+
+/// Opens the sockets of one transfer under an address policy (contract §13.1): an address the
+/// policy blocks gets no socket, which curl treats as a failed connection to that address.
+final class ConnectionGate {
+    let policy: OutboundAddressPolicy
+    let serverName: String
+    let url: String
+    let logger: Logger
+    /// Refused addresses, for the error of a transfer that found no other way.
+    private(set) var blockedAddresses: [String] = []
+
+    init(policy: OutboundAddressPolicy, request: OutboundRequest, logger: Logger) {
+        self.policy = policy
+        self.serverName = request.serverName
+        self.url = request.url
+        self.logger = logger
+    }
+
+    func open(_ address: UnsafeMutablePointer<curl_sockaddr>) -> curl_socket_t {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var port: Int32 = 0
+        let count = Int(lk_curl_sockaddr_ip(address, &bytes, &port))
+        // Only IP sockets are expected; anything else is refused rather than waved through.
+        guard let ip = IPAddress(bytes: Array(bytes.prefix(count))) else {
+            blockedAddresses.append("of family \(address.pointee.family)")
+            return CURL_SOCKET_BAD
+        }
+        guard policy.permits(ip) else {
+            blockedAddresses.append(ip.description)
+            logger.warning("Refused outbound connection: address is in LIVEKIT_IP_RANGE_BLOCKLIST", metadata: [
+                "MatrixServerName": "\(serverName)", "address": "\(ip)", "port": "\(port)",
+                // Without the query (the userinfo URL carries the access token), and cut to 255
+                // bytes like every logged value that came from outside (§13.4).
+                "url": "\(String(decoding: url.utf8.prefix { $0 != UInt8(ascii: "?") }.prefix(255), as: UTF8.self))",
+            ])
+            return CURL_SOCKET_BAD
+        }
+        return socket(address.pointee.family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
     }
 }
 

@@ -16,13 +16,21 @@ public struct OutboundRequest: Sendable {
     public var connectAddress: (host: String, port: Int)?
     /// 0 means redirects are answers, not followed.
     public var maximumRedirects: Int
+    /// Redirects to `http` are refused (well-known fetches, §13.1).
+    public var redirectsOnlyToHTTPS: Bool
     /// Longer answers fail with `.responseTooLarge`.
     public var maximumResponseSize: Int
+    /// Checked on every address a connection of this request (redirects included) would go to,
+    /// after name resolution; nil for destinations the operator configured (§13.1).
+    public var addressPolicy: OutboundAddressPolicy?
+    /// The Matrix server name on whose say the request is made, for the log of a blocked address.
+    public var serverName: String
 
     public init(
         method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
         timeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5),
-        connectAddress: (host: String, port: Int)? = nil, maximumRedirects: Int = 0, maximumResponseSize: Int = 1 << 20
+        connectAddress: (host: String, port: Int)? = nil, maximumRedirects: Int = 0, redirectsOnlyToHTTPS: Bool = false,
+        maximumResponseSize: Int = 1 << 20, addressPolicy: OutboundAddressPolicy? = nil, serverName: String = ""
     ) {
         self.method = method
         self.url = url
@@ -32,7 +40,10 @@ public struct OutboundRequest: Sendable {
         self.connectTimeout = connectTimeout
         self.connectAddress = connectAddress
         self.maximumRedirects = maximumRedirects
+        self.redirectsOnlyToHTTPS = redirectsOnlyToHTTPS
         self.maximumResponseSize = maximumResponseSize
+        self.addressPolicy = addressPolicy
+        self.serverName = serverName
     }
 
     public func header(_ name: String) -> String? {
@@ -59,7 +70,8 @@ public struct OutboundResponse: Sendable {
 /// A call that produced no usable HTTP answer.
 public struct OutboundError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
-        /// No HTTP response at all: DNS, TCP, TLS, or a timeout before the status line.
+        /// No HTTP response at all: DNS, TCP, TLS, a blocked address (§13.1), or a timeout before
+        /// the status line.
         case transport
         /// A response started but went wrong: timeout while reading, body over the limit.
         case timeout

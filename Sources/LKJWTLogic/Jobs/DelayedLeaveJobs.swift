@@ -158,7 +158,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
                 logger.warning("Failed to resolve URL of Client-Server API", metadata: ["server name": "\(work.serverName)", "err": "\(reason)"])
                 outcome = .clientServerAPIUnresolvable(reason)
             case .resolved(let baseURL):
-                outcome = .delayedEvent(dependencies.delayedEvents.perform(work.kind == .restart ? .restart : .send, delayID: work.delayID, baseURL: baseURL))
+                outcome = .delayedEvent(dependencies.delayedEvents.perform(work.kind == .restart ? .restart : .send, delayID: work.delayID, baseURL: baseURL, serverName: work.serverName))
             }
         }
         complete(work, outcome: outcome)

@@ -8,14 +8,22 @@ public final class ClientServerAPIResolver: Sendable {
 
     static let cacheLifetime: Duration = .seconds(4 * 3600)
     static let sizeLimit = 65_535
+    /// Discovery runs at request time too (§3.4, §3.6), where a worker must not wait 30 s (§13.2).
+    static let discoveryTimeout: Duration = .seconds(10)
+    static let maximumRedirects = 5
 
     let overrides: CSAPIURLOverrides
     let http: any HTTPClient
+    let addressRules: OutboundAddressRules
     private let cache: ExpiringCache<Outcome>
 
-    public init(overrides: CSAPIURLOverrides, http: any HTTPClient, clock: any WallClock = SystemWallClock()) {
+    public init(
+        overrides: CSAPIURLOverrides, http: any HTTPClient, clock: any WallClock = SystemWallClock(),
+        addressRules: OutboundAddressRules = .unrestricted
+    ) {
         self.overrides = overrides
         self.http = http
+        self.addressRules = addressRules
         self.cache = ExpiringCache(clock: clock)
     }
 
@@ -31,7 +39,8 @@ public final class ClientServerAPIResolver: Sendable {
     private func discover(_ serverName: String) -> Outcome {
         let request = OutboundRequest(
             url: "https://\(serverName)/.well-known/matrix/client", headers: [("Accept", "application/json")],
-            timeout: .seconds(30), maximumRedirects: 10, maximumResponseSize: Self.sizeLimit)
+            timeout: Self.discoveryTimeout, maximumRedirects: Self.maximumRedirects, redirectsOnlyToHTTPS: true,
+            maximumResponseSize: Self.sizeLimit, addressPolicy: addressRules.clientServerAPI(of: serverName), serverName: serverName)
         let response: OutboundResponse
         do {
             response = try http.send(request)
@@ -48,6 +57,9 @@ public final class ClientServerAPIResolver: Sendable {
             let baseURL = body["m.homeserver"]?["base_url"]?.stringValue, !baseURL.isEmpty
         else {
             return .failed(reason: ".well-known/matrix/client of \(serverName) has no string m.homeserver.base_url")
+        }
+        if let problem = Self.unusableBaseURL(baseURL) {
+            return .failed(reason: ".well-known/matrix/client of \(serverName) has an unusable m.homeserver.base_url: \(problem)")
         }
         return .resolved(baseURL: baseURL)
     }

@@ -9,17 +9,22 @@ public struct DelayedEventClient: Sendable {
 
     let http: any HTTPClient
     let clock: any WallClock
+    let addressRules: OutboundAddressRules
 
-    public init(http: any HTTPClient, clock: any WallClock) {
+    public init(http: any HTTPClient, clock: any WallClock, addressRules: OutboundAddressRules = .unrestricted) {
         self.http = http
         self.clock = clock
+        self.addressRules = addressRules
     }
 
-    public func perform(_ action: Action, delayID: String, baseURL: String) -> DelayedEventOutcome {
+    /// `serverName` is the homeserver whose client-server API `baseURL` is: it decides whether the
+    /// address policy applies (§13.1). Redirects are not followed; a 3xx is an unexpected status (§9.2).
+    public func perform(_ action: Action, delayID: String, baseURL: String, serverName: String) -> DelayedEventOutcome {
         let request = OutboundRequest(
             method: "POST", url: Self.url(baseURL: baseURL, delayID: delayID, action: action),
             headers: [("Content-Type", "application/json")], body: Array("{}".utf8),
-            timeout: .seconds(5), maximumRedirects: 10, maximumResponseSize: 64 * 1024)
+            timeout: .seconds(5), maximumRedirects: 0, maximumResponseSize: 64 * 1024,
+            addressPolicy: addressRules.clientServerAPI(of: serverName), serverName: serverName)
         do {
             return Self.classify(try http.send(request), now: clock.now())
         } catch {

@@ -24,6 +24,7 @@ public struct OpenIDVerifier: Sendable {
             return .rejected(step: "server name", reason: "\"\(rawServerName)\" is not a valid server name")
         }
         let deadline = Deadline(after: budget)
+        let addressPolicy = resolver.addressRules.federation(of: rawServerName)
         let path = "/_matrix/federation/v1/openid/userinfo?access_token=" + OpenIDVerifier.formEncode(accessToken)
 
         var response: OutboundResponse?
@@ -40,7 +41,8 @@ public struct OpenIDVerifier: Sendable {
                 let request = OutboundRequest(
                     url: target.url(path: path), headers: [("Host", target.hostHeader), ("Accept", "application/json")],
                     timeout: deadline.capped(budget), connectTimeout: deadline.capped(.seconds(5)),
-                    connectAddress: target.connectAddress, maximumRedirects: 0, maximumResponseSize: 64 * 1024)
+                    connectAddress: target.connectAddress, maximumRedirects: 0, maximumResponseSize: 64 * 1024,
+                    addressPolicy: addressPolicy, serverName: rawServerName)
                 do {
                     response = try http.send(request)
                     break

@@ -14,6 +14,9 @@ public final class ServerResolver: Sendable {
     /// The port federation listens on when nothing else says otherwise.
     public static let defaultFederationPort = 8448
     static let wellKnownSizeLimit = 51_200
+    /// One SRV answer can list hundreds of targets; trying them all would turn one request into a
+    /// scan (§13.1).
+    static let maximumSRVTargets = 10
 
     enum Delegation: Sendable, Equatable {
         /// The raw `m.server` value.
@@ -31,18 +34,22 @@ public final class ServerResolver: Sendable {
     let random: any RandomSource
     let clock: any WallClock
     let policy: DiscoveryCachePolicy
+    /// Which addresses discovery and userinfo may connect to for a server name (§13.1).
+    public let addressRules: OutboundAddressRules
     private let wellKnownCache: ExpiringCache<Delegation>
     private let srvCache: ExpiringCache<SRVResult>
 
     public init(
         http: any HTTPClient, srv: any SRVResolver, clock: any WallClock = SystemWallClock(),
-        random: any RandomSource = SystemRandomSource(), policy: DiscoveryCachePolicy = DiscoveryCachePolicy()
+        random: any RandomSource = SystemRandomSource(), policy: DiscoveryCachePolicy = DiscoveryCachePolicy(),
+        addressRules: OutboundAddressRules = .unrestricted
     ) {
         self.http = http
         self.srv = srv
         self.random = random
         self.clock = clock
         self.policy = policy
+        self.addressRules = addressRules
         self.wellKnownCache = ExpiringCache(clock: clock)
         self.srvCache = ExpiringCache(clock: clock)
     }
@@ -100,7 +107,8 @@ public final class ServerResolver: Sendable {
         let request = OutboundRequest(
             url: "https://\(host)/.well-known/matrix/server", headers: [("Accept", "application/json")],
             timeout: deadline.capped(.seconds(10)), connectTimeout: deadline.capped(.seconds(5)),
-            maximumRedirects: 10, maximumResponseSize: Self.wellKnownSizeLimit)
+            maximumRedirects: 10, redirectsOnlyToHTTPS: true, maximumResponseSize: Self.wellKnownSizeLimit,
+            addressPolicy: addressRules.federation(of: host), serverName: host)
         let response: OutboundResponse
         do {
             response = try http.send(request)
@@ -125,7 +133,7 @@ public final class ServerResolver: Sendable {
         guard case .records(let recordName, let records) = result else { return nil }
         let usable = records.filter { !$0.target.isEmpty && $0.target != "." }
         guard !usable.isEmpty else { return nil }
-        return SRVOrdering.order(usable, random: random).map { record in
+        return SRVOrdering.order(usable, random: random).prefix(Self.maximumSRVTargets).map { record in
             var target = record.target
             if target.hasSuffix(".") { target.removeLast() }
             return FederationTarget(
