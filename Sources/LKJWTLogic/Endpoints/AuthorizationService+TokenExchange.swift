@@ -121,11 +121,12 @@ extension AuthorizationService {
     }
 
     private func createRoom(_ alias: String, identity: String, userID: String) -> MatrixError? {
-        let callStart = Int64(clock.now().timeIntervalSince1970.rounded(.down))
+        let callStart = clock.now().unixSeconds
         do {
             let room = try roomService.createRoom(alias: alias)
-            let now = Int64(clock.now().timeIntervalSince1970.rounded(.down))
-            let created = room.creationTime.map { (callStart...now).contains($0) } ?? false
+            let now = clock.now().unixSeconds
+            // A wall clock that stepped back during the call must not make an inverted range (a trap).
+            let created = room.creationTime.map { (min(callStart, now)...max(callStart, now)).contains($0) } ?? false
             logger.info("LiveKit room ready", metadata: [
                 "room": "\(alias)", "roomSid": "\(room.sid ?? "")", "room_status": "\(created ? "created" : "reused")", "matrixUser": "\(userID)",
             ])

@@ -24,7 +24,7 @@ extension DelayedLeaveJob {
             JSONMember("Params", .object([
                 JSONMember("DelayId", .string(delayID)),
                 // Upstream stores Go durations: nanoseconds.
-                JSONMember("DelayTimeout", .integer(delayTimeout * 1_000_000)),
+                JSONMember("DelayTimeout", .integer(delayTimeout.saturatingMultiplied(by: 1_000_000))),
                 JSONMember("ServerName", .string(serverName)),
                 JSONMember("LiveKitRoom", .string(key.room)),
                 JSONMember("LiveKitIdentity", .string(key.identity)),

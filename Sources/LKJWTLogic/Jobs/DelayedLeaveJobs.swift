@@ -42,7 +42,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         self.owner = "\(getpid())-" + Base64.url(dependencies.random.bytes(6))
     }
 
-    public var nowMilliseconds: Int64 { Int64((dependencies.clock.now().timeIntervalSince1970 * 1000).rounded(.down)) }
+    public var nowMilliseconds: Int64 { dependencies.clock.now().unixMilliseconds }
 
     /// Called when work became due in this process, so the local scheduler need not wait for its next poll.
     public func onWork(_ handler: @escaping @Sendable () -> Void) {
@@ -72,7 +72,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
     public func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
         if shuttingDown.withLock({ $0 }) { return .shuttingDown }
         let now = nowMilliseconds
-        let jobID = JobID.make(microseconds: now * 1000, random: dependencies.random)
+        let jobID = JobID.make(microseconds: now.saturatingMultiplied(by: 1000), random: dependencies.random)
         let job: DelayedLeaveJob
         switch JobMachine.newJob(handover, jobID: jobID, now: now) {
         case .success(let created): job = created

@@ -46,7 +46,7 @@ public final class JobScheduler: Sendable {
                 case .failure(let error):
                     logger.warning("Skipping unparsable stored job", metadata: ["identity": "\(key.identity)", "room": "\(key.room)", "err": "\(error)"])
                 case .success(let job):
-                    let newID = JobID.make(microseconds: now * 1000, random: jobs.dependencies.random)
+                    let newID = JobID.make(microseconds: now.saturatingMultiplied(by: 1000), random: jobs.dependencies.random)
                     switch JobMachine.recover(job, now: now, newJobID: newID) {
                     case .delete(let reason):
                         logger.info("\(reason)", metadata: ["lkId": "\(job.key.identity)", "room": "\(job.key.room)", "jobId": "\(job.jobID)"])
@@ -66,7 +66,8 @@ public final class JobScheduler: Sendable {
 
     private func isCold(_ heartbeat: Int64?) -> Bool {
         guard let heartbeat else { return true }
-        return jobs.nowMilliseconds - heartbeat > Self.heartbeatTimeout
+        // The heartbeat is a stored number: any value, a corrupt one included, must compare safely.
+        return jobs.nowMilliseconds.saturatingSubtracting(heartbeat) > Self.heartbeatTimeout
     }
 
     public func start() {
