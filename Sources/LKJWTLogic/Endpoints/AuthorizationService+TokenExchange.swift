@@ -53,7 +53,8 @@ extension AuthorizationService {
             return .failure(.delegationForbidden)
         }
         let handover = DelayedLeaveHandover(
-            serverName: body.openIDToken.matrixServerName, delayID: body.delayID, delayTimeout: body.delayTimeout,
+            serverName: body.openIDToken.matrixServerName, ownerUserID: userID, quota: jobQuota, delayID: body.delayID,
+            delayTimeout: body.delayTimeout,
             roomAlias: HashedName.roomAlias(roomID: body.roomID, slotID: body.slotID),
             identity: HashedName.identity(userID: userID, deviceID: body.claimedDeviceID, memberID: body.memberID),
             alternativeIdentities: [HashedName.legacyIdentity(userID: userID, deviceID: body.claimedDeviceID)])
@@ -84,7 +85,8 @@ extension AuthorizationService {
             return .failure(.internalServerError)
         }
         let handover = DelayedLeaveHandover(
-            serverName: grant.openIDToken.matrixServerName, delayID: grant.delayID, delayTimeout: grant.delayTimeout,
+            serverName: grant.openIDToken.matrixServerName, ownerUserID: userID, quota: jobQuota, delayID: grant.delayID,
+            delayTimeout: grant.delayTimeout,
             roomAlias: grant.roomAlias, identity: identity, alternativeIdentities: grant.alternativeIdentities(userID))
         if decision.isFull {
             // Resolve the client-server API first, so that a failed resolution leaves no room behind.
@@ -102,6 +104,11 @@ extension AuthorizationService {
         metadata["Origin"] = .untrusted(request.header("origin") ?? "")
         logger.info("Issued LiveKit token", metadata: metadata)
         return .success(.object([JSONMember("url", .string(configuration.liveKitURL)), JSONMember("jwt", .string(jwt))]))
+    }
+
+    /// §13.4: a server admitted only through `*` is capped too; servers the operator lists are not.
+    private var jobQuota: JobQuota {
+        .standard(serverAdmittedByWildcard: configuration.accessPolicy == .everyone)
     }
 
     private func verifiedUser(_ token: OpenIDToken, claimedUserID: String?, _ request: Request) -> Result<String, MatrixError> {

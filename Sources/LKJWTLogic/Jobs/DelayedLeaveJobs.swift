@@ -78,18 +78,28 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         case .success(let created): job = created
         case .failure(let error): return error
         }
-        let replaced: String?
+        let creation: JobCreation
         do {
-            replaced = try dependencies.store.update(job.key) { stored -> String? in
-                defer { stored = job }
-                return stored?.jobID
-            }
+            creation = try dependencies.store.create(job, quota: handover.quota)
         } catch {
             logger.error("Could not store delayed leave job", metadata: ["room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "err": .untrusted("\(error)")])
             return .internalServerError
         }
-        if let replaced {
+        switch creation {
+        case .created:
+            break
+        case .replaced(let replaced):
             logger.info("replacing existing job", metadata: ["room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "oldJobId": .untrusted(replaced), "newJobId": .untrusted(jobID)])
+        case .replacedUnparsable(let reason):
+            logger.warning("Replacing an unparsable stored job", metadata: [
+                "room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "newJobId": .untrusted(jobID), "err": .untrusted(reason),
+            ])
+        case .refused(let cap):
+            logger.warning("Too many delayed leave events", metadata: [
+                "matrixId": .untrusted(job.ownerUserID), "MatrixServerName": .untrusted(job.serverName), "cap": "\(cap.rawValue)",
+                "limit": "\((cap == .user ? handover.quota.perUser : handover.quota.perServer) ?? 0)",
+            ])
+            return .tooManyDelayedLeaveEvents
         }
         logger.info("Delayed leave job scheduled", metadata: [
             "room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "delayId": .untrusted(job.delayID), "MatrixServerName": .untrusted(job.serverName), "jobId": .untrusted(jobID),
@@ -132,13 +142,20 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         do {
             // Sibling processes see the same due keys; starting at different ones spreads the claims.
             for key in try dependencies.store.dueKeys(now: now, limit: limit * 2).shuffled().prefix(limit) {
-                let (work, notes, job) = try dependencies.store.update(key) { job -> ([JobMachine.Work], [JobMachine.Note], DelayedLeaveJob?) in
-                    let before = job
-                    let result = JobMachine.claimDueWork(&job, now: now, owner: owner, settings: settings)
-                    return (result.work, result.notes, before)
+                let claim: (work: [JobMachine.Work], notes: [JobMachine.Note], job: DelayedLeaveJob?)
+                do {
+                    claim = try dependencies.store.update(key) { job -> ([JobMachine.Work], [JobMachine.Note], DelayedLeaveJob?) in
+                        let before = job
+                        let result = JobMachine.claimDueWork(&job, now: now, owner: owner, settings: settings)
+                        return (result.work, result.notes, before)
+                    }
+                } catch where error.kind == .unparsableRecord {
+                    // Skipped, not deleted: the store took it off the due index, so this is logged once.
+                    logger.warning("Skipping unparsable stored job", metadata: ["identity": .untrusted(key.identity), "room": .untrusted(key.room), "err": .untrusted(error.message)])
+                    continue
                 }
-                if let job { log(notes, job: job) }
-                claimed += work
+                if let job = claim.job { log(claim.notes, job: job) }
+                claimed += claim.work
             }
         } catch {
             logger.error("Job store error while claiming work", metadata: ["err": .untrusted("\(error)")])

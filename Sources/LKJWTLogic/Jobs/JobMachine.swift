@@ -62,8 +62,8 @@ public enum JobMachine {
         var job = DelayedLeaveJob(
             key: JobKey(room: handover.roomAlias, identity: handover.identity),
             alternativeIdentities: handover.alternativeIdentities.filter { $0 != handover.identity },
-            jobID: jobID, serverName: handover.serverName, delayID: handover.delayID, delayTimeout: handover.delayTimeout,
-            restartedAt: now)
+            jobID: jobID, serverName: handover.serverName, ownerUserID: handover.ownerUserID, delayID: handover.delayID,
+            delayTimeout: handover.delayTimeout, restartedAt: now)
         enterWaiting(&job, now: now)
         return .success(job)
     }
