@@ -85,6 +85,25 @@ struct SQLiteJobStoreTests {
         try JobStoreConformance(store: store, secondConnection: try SQLiteJobStore(path: directory.database)).unparsableRecordIsSkippedNotOverwritten(key)
     }
 
+    /// Unparsable rows due long ago neither crash the scheduler nor crowd out real work: each is
+    /// skipped once, taken off the due index and left in place.
+    @Test func theSchedulerSkipsUnparsableRows() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteJobStore(path: directory.database)
+        for index in 0..<20 {
+            try RawConnection(directory.database).execute(
+                "INSERT INTO jobs(storage_name, room, identity, record, next_due) VALUES('[\"r\",\"bad\(index)\"]', 'r', 'bad\(index)', '{\"Params\":1}', 5)")
+        }
+        let (jobs, _) = DelayedLeaveJobsTests.subsystem(DelayedLeaveJobsTests.World(), store: store)
+        #expect(jobs.accept(DelayedLeaveJobsTests.handover("syd_good", timeout: 60_000)) == nil)
+        var claimed: [JobMachine.Work] = []
+        // Four per round out of the eight soonest due: six rounds reach every row.
+        for _ in 0..<6 { claimed += jobs.claimDueWork(limit: 4) }
+        #expect(claimed.map(\.delayID) == ["syd_good"])
+        #expect(try store.dueKeys(now: jobs.nowMilliseconds + 1000, limit: 100).isEmpty, "claimed, and the bad rows unscheduled")
+        #expect(try store.allRecords().count == 21)
+    }
+
     /// A file of schema version 1 (before owners were kept) is migrated in place, its jobs intact and counted by server.
     @Test func migratesVersionOneFiles() throws {
         let directory = try TemporaryDirectory()
