@@ -190,6 +190,31 @@ struct UntrustedNumbersTests {
         #expect(try store.newestHeartbeat() != .min)
     }
 
+    // MARK: Stored records
+
+    /// An unparsable record is left alone by webhooks and the scheduler; a new job for its key
+    /// replaces it, with a warning.
+    @Test func anUnparsableRecordIsOnlyReplacedByANewJob() throws {
+        let store = InMemoryJobStore()
+        let records = LogRecords()
+        let world = DelayedLeaveJobsTests.World()
+        let (plain, _) = DelayedLeaveJobsTests.subsystem(world, store: store)
+        let jobs = DelayedLeaveJobs(dependencies: plain.dependencies, settings: plain.settings, logger: Logger(label: "test", factory: { _ in records }))
+        let handover = DelayedLeaveJobsTests.handover("syd_new", timeout: 60_000)
+        let key = JobKey(room: handover.roomAlias, identity: handover.identity)
+        store.storeRaw(key, #"{"Params":{"DelayTimeout":"soon"}}"#)
+
+        jobs.apply(.participantConnected, room: key.room, identity: key.identity)
+        #expect(jobs.claimDueWork(limit: 4).isEmpty)
+        guard case .failure? = try store.allRecords().first?.job else {
+            Issue.record("webhooks and the scheduler must leave the record as it was")
+            return
+        }
+        #expect(jobs.accept(handover) == nil)
+        #expect(try store.update(key) { $0?.delayID } == "syd_new")
+        #expect(records.entries.contains { $0.message == "Replacing an unparsable stored job" })
+    }
+
     // MARK: Discovery caching
 
     @Test(arguments: [
