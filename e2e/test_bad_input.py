@@ -176,3 +176,51 @@ def test_chunked_body_is_read_to_the_end(frontend, peers, alice):
 
     too_large = frontend.request("POST", "/get_token", padded_to({}, 70 * 1024), chunked=True)
     expect.matrix_error(too_large, 413, "M_TOO_LARGE", "Request body too large")
+
+
+TOO_LONG = "The request body has a value longer than 255 bytes"
+LONG = "a" * 256
+LONG_IN_BYTES = "é" * 128  # 128 characters, 256 bytes
+
+# §13.4: every request string that is stored, hashed or logged, 256 bytes long.
+LONG_TOKEN_CASES = [
+    pytest.param(setting(field, value), id=f"{field}-{name}")
+    for field in ("room_id", "slot_id", "member.id", "member.claimed_user_id", "member.claimed_device_id",
+                  "openid_token.matrix_server_name")
+    for name, value in (("256-ascii", LONG), ("256-bytes-128-characters", LONG_IN_BYTES))
+] + [pytest.param(lambda body: {**body, "delay_id": LONG, "delay_timeout": 8000}, id="delay_id-256-ascii")]
+
+LONG_LEGACY_CASES = [
+    pytest.param(setting(field, LONG), id=field) for field in ("room", "device_id", "openid_token.matrix_server_name")
+] + [pytest.param(lambda body: {**body, "delay_id": LONG, "delay_timeout": 8000}, id="delay_id")]
+
+
+@pytest.mark.parametrize("change", LONG_TOKEN_CASES)
+@pytest.mark.parametrize("path", ["/get_token", "/delegate_delayed_leave"])
+def test_values_over_255_bytes_are_refused_before_any_call(frontend, peers, alice, path, change):
+    body = change(matrix_client.get_token_body(alice))
+    if path == "/delegate_delayed_leave" and "delay_id" not in body:
+        body = {**body, "delay_id": "syd_abc", "delay_timeout": 8000}
+    response = frontend.post_json(path, body)
+    expect.matrix_error(response, 400, "M_BAD_JSON", TOO_LONG)
+    assert peers.full.userinfo_requests == []
+    assert peers.sfu.calls == []
+
+
+@pytest.mark.parametrize("change", LONG_LEGACY_CASES)
+def test_legacy_values_over_255_bytes_are_refused_before_any_call(frontend, peers, alice, change):
+    response = frontend.post_json("/sfu/get", change(matrix_client.legacy_body(alice)))
+    expect.matrix_error(response, 400, "M_BAD_JSON", TOO_LONG)
+    assert peers.full.userinfo_requests == []
+
+
+def test_values_of_255_bytes_pass(frontend, peers, alice):
+    body = matrix_client.get_token_body(alice, room_id="!" + "r" * 254, slot_id="s" * 255, member_id="m" * 255,
+                                        device_id="é" * 127 + "d")
+    response = frontend.post_json("/get_token", body)
+    assert response.status == 200, response.body
+
+
+def test_the_validation_texts_come_before_the_length_check(frontend, alice):
+    body = setting("slot_id", LONG)(without("room_id")(matrix_client.get_token_body(alice)))
+    expect.matrix_error(frontend.post_json("/get_token", body), 400, "M_BAD_JSON", T1)

@@ -472,7 +472,9 @@ def test_redis_layout_is_the_reference_services(scenario, stack):
         record = stack.store.job(member.alias, member.identity)
         assert record["Params"] == {"DelayId": delegation.delay_id, "DelayTimeout": 60000 * 1_000_000,
                                     "ServerName": member.account.server_name, "LiveKitRoom": member.alias,
-                                    "LiveKitIdentity": member.identity}
+                                    "LiveKitIdentity": member.identity,
+                                    # Upstream's name for the owner; quotas count by it (§13.4).
+                                    "OwnerUserId": member.account.user_id}
         restarted_at = datetime.fromisoformat(record["RestartedAt"].replace("Z", "+00:00"))
         assert abs(restarted_at.timestamp() - time.time()) < 5, record["RestartedAt"]
         scenario.leave(member, event="participant_connection_aborted", reason=None)

@@ -56,7 +56,7 @@ struct Launcher {
             ProcessSignals.unblockStopSignals()
             // No long-lived process here: somebody else must run the timers (§8.10 rule 8).
             let heartbeat = try? store.newestHeartbeat()
-            if heartbeat.map({ jobs.nowMilliseconds - $0 > JobScheduler.heartbeatTimeout }) ?? true {
+            if heartbeat.map({ jobs.nowMilliseconds.saturatingSubtracting($0) > JobScheduler.heartbeatTimeout }) ?? true {
                 logger.warning("No job scheduler is alive; run `lkjwt-fcgi --jobs` beside the CGI deployment so delayed leave events are handled")
             }
             CGIResponder.respond(environment: environment, service: service)

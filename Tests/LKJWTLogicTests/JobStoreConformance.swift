@@ -29,6 +29,117 @@ struct JobStoreConformance {
         try heartbeat()
         try concurrentUpdatesAreAtomic()
         try recoveryLockExcludesOtherConnections()
+        try createReportsWhatItReplaced()
+        try ownerCapCountsLiveJobsOnly()
+        try serverCapAppliesOnlyWhenAsked()
+        try concurrentCreationsNeverOvershootTheCap()
+        try ownerAndServerSurviveUpdates()
+    }
+
+    static func owned(_ owner: String, _ index: Int, server: String = "example.org") -> DelayedLeaveJob {
+        var job = Self.job("quota-room-\(index)", "\(owner)-\(index)")
+        job.ownerUserID = owner
+        job.serverName = server
+        return job
+    }
+
+    func createReportsWhatItReplaced() throws {
+        let job = Self.owned("@creator:example.org", 0)
+        #expect(try store.create(job, quota: .unlimited) == .created)
+        var second = job
+        second.jobID = "SECOND"
+        #expect(try secondConnection.create(second, quota: .unlimited) == .replaced(jobID: job.jobID))
+        let stored = try #require(try store.update(job.key) { $0 })
+        #expect(stored.jobID == "SECOND")
+        #expect(stored.version == 2)
+        #expect(stored.ownerUserID == "@creator:example.org")
+        try store.delete(job.key)
+    }
+
+    func ownerCapCountsLiveJobsOnly() throws {
+        let quota = JobQuota(perUser: 3, perServer: nil)
+        let jobs = (0..<4).map { Self.owned("@capped:example.org", $0) }
+        for job in jobs.prefix(3) { #expect(try store.create(job, quota: quota) == .created) }
+        #expect(try secondConnection.create(jobs[3], quota: quota) == .refused(.user))
+        #expect(try store.update(jobs[3].key) { $0 } == nil, "a refused creation writes nothing")
+        // Replacing an existing key is never a new job; other owners are not affected.
+        var replacement = jobs[0]
+        replacement.jobID = "REPLACEMENT"
+        #expect(try secondConnection.create(replacement, quota: quota) == .replaced(jobID: jobs[0].jobID))
+        #expect(try store.create(Self.owned("@other:example.org", 9), quota: quota) == .created)
+        // A job without owner counts for nobody.
+        #expect(try store.create(Self.owned("", 10), quota: quota) == .created)
+        // A job that ended frees its place.
+        try store.update(jobs[1].key) { $0 = nil }
+        #expect(try secondConnection.create(jobs[3], quota: quota) == .created)
+        #expect(try store.create(Self.owned("@capped:example.org", 5), quota: quota) == .refused(.user))
+        for job in jobs + [Self.owned("@other:example.org", 9), Self.owned("", 10)] { try store.delete(job.key) }
+        #expect(try store.allRecords().isEmpty)
+    }
+
+    func serverCapAppliesOnlyWhenAsked() throws {
+        let capped = JobQuota(perUser: 32, perServer: 2)
+        let jobs = (0..<3).map { Self.owned("@user\($0):busy.example", $0, server: "busy.example") }
+        #expect(try store.create(jobs[0], quota: capped) == .created)
+        #expect(try store.create(jobs[1], quota: capped) == .created)
+        #expect(try secondConnection.create(jobs[2], quota: capped) == .refused(.server))
+        #expect(try store.create(Self.owned("@user:quiet.example", 7, server: "quiet.example"), quota: capped) == .created)
+        // The same server, listed explicitly: no per-server cap.
+        #expect(try store.create(jobs[2], quota: .standard(serverAdmittedByWildcard: false)) == .created)
+        for job in jobs + [Self.owned("@user:quiet.example", 7, server: "quiet.example")] { try store.delete(job.key) }
+    }
+
+    /// The count and the write are one atomic step: racing creations on two connections stop at the cap.
+    func concurrentCreationsNeverOvershootTheCap() throws {
+        let quota = JobQuota(perUser: 5, perServer: nil)
+        let stores = [store, secondConnection]
+        let outcomes = Mutex<[JobCreation]>([])
+        DispatchApply.concurrentPerform(iterations: 16) { index in
+            let outcome = (try? stores[index % 2].create(Self.owned("@racer:example.org", index), quota: quota))
+            outcomes.withLock { $0.append(outcome ?? .replacedUnparsable(reason: "store error")) }
+        }
+        let results = outcomes.withLock { $0 }
+        #expect(results.filter { $0 == .created }.count == 5)
+        #expect(results.filter { $0 == .refused(.user) }.count == 11)
+        #expect(try store.allRecords().count == 5)
+        for index in 0..<16 { try store.delete(Self.owned("@racer:example.org", index).key) }
+    }
+
+    func ownerAndServerSurviveUpdates() throws {
+        let job = Self.owned("@kept:example.org", 0, server: "kept.example")
+        #expect(try store.create(job, quota: .unlimited) == .created)
+        try store.update(job.key) { $0?.state = .connected }
+        let quota = JobQuota(perUser: 1, perServer: 1)
+        #expect(try secondConnection.create(Self.owned("@kept:example.org", 1, server: "other.example"), quota: quota) == .refused(.user))
+        #expect(try secondConnection.create(Self.owned("@new:example.org", 2, server: "kept.example"), quota: quota) == .refused(.server))
+        try store.delete(job.key)
+        #expect(try secondConnection.create(Self.owned("@kept:example.org", 1, server: "kept.example"), quota: quota) == .created)
+        try store.delete(Self.owned("@kept:example.org", 1).key)
+    }
+
+    /// An unparsable record under `key` (written raw by the caller): read neither as a job nor as
+    /// absent, taken off the due list, never overwritten by an update, replaced by a creation.
+    func unparsableRecordIsSkippedNotOverwritten(_ key: JobKey) throws {
+        #expect(try store.allRecords().contains { $0.key == key })
+        #expect(throws: JobStoreError.self) { try store.update(key) { _ in () } }
+        do {
+            try store.update(key) { $0 = Self.job(key.room, key.identity) }
+            Issue.record("an update must not overwrite an unparsable record")
+        } catch {
+            #expect(error.kind == .unparsableRecord)
+        }
+        guard case .failure? = try store.allRecords().first(where: { $0.key == key })?.job else {
+            Issue.record("the unparsable record must still be there")
+            return
+        }
+        #expect(try secondConnection.dueKeys(now: .max, limit: 10).contains(key) == false)
+        let replacement = Self.job(key.room, key.identity)
+        guard case .replacedUnparsable = try store.create(replacement, quota: JobQuota(perUser: 0, perServer: 0)) else {
+            Issue.record("a creation replaces an unparsable record, without counting as new")
+            return
+        }
+        #expect(try secondConnection.update(key) { $0?.jobID } == replacement.jobID)
+        try store.delete(key)
     }
 
     func createReadReplaceDelete() throws {
@@ -172,5 +283,6 @@ struct InMemoryJobStoreTests {
             Issue.record("an unparsable record must be reported as such")
             return
         }
+        try JobStoreConformance(store: store, secondConnection: store).unparsableRecordIsSkippedNotOverwritten(JobKey(room: "r", identity: "i"))
     }
 }

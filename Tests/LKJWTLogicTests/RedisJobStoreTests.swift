@@ -336,25 +336,39 @@ struct RedisJobStoreTests {
         #expect(try store.key(room: "room", identity: "upstream") == key)
     }
 
-    @Test func unparsableRecordsReadAsAbsentButAreListed() throws {
+    @Test func unparsableRecordsAreSkippedNotOverwritten() throws {
         let server = try RedisServer()
         defer { server.stop() }
         let store = try RedisJobStore(url: server.url)
         let key = JobKey(room: "r", identity: "i")
         _ = try server.cli(["HSET", "lk-jwt:jobs", key.storageName, "{not json"])
-
-        guard case .failure = try store.allRecords().first?.job else {
-            Issue.record("an unparsable record must be reported as such")
-            return
-        }
-        #expect(try store.update(key) { $0 } == nil)
-        #expect(try server.cli(["HGET", "lk-jwt:jobs", key.storageName]) == "{not json")
-        let replacement = JobStoreConformance.job("r", "i")
-        try store.update(key) { $0 = $0 ?? replacement }
-        #expect(try store.update(key) { $0?.jobID } == replacement.jobID)
+        _ = try server.cli(["ZADD", "lk-jwt:due", "5", key.storageName])
+        #expect(try store.dueKeys(now: .max, limit: 10) == [key])
+        try JobStoreConformance(store: store, secondConnection: RedisJobStore(url: server.url)).unparsableRecordIsSkippedNotOverwritten(key)
         _ = try server.cli(["HSET", "lk-jwt:jobs", key.storageName, "{not json"])
         try store.delete(key)
         #expect(try server.cli(["HLEN", "lk-jwt:jobs"]) == "0")
+    }
+
+    /// Quota sets: upstream deletes records without touching them; such members stop counting.
+    @Test func quotaCountsIgnoreJobsUpstreamDeleted() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let store = try RedisJobStore(url: server.url)
+        let quota = JobQuota(perUser: 2, perServer: nil)
+        let first = JobStoreConformance.owned("@u:example.org", 0)
+        #expect(try store.create(first, quota: quota) == .created)
+        #expect(try store.create(JobStoreConformance.owned("@u:example.org", 1), quota: quota) == .created)
+        #expect(try server.cli(["SCARD", "lk-jwt:user-jobs:@u:example.org"]) == "2")
+        #expect(try server.cli(["SCARD", "lk-jwt:server-jobs:example.org"]) == "2")
+        _ = try server.cli(["HDEL", "lk-jwt:jobs", first.key.storageName])
+        #expect(try store.create(JobStoreConformance.owned("@u:example.org", 2), quota: quota) == .created)
+        #expect(try store.create(JobStoreConformance.owned("@u:example.org", 3), quota: quota) == .refused(.user))
+        // Deleting through the store leaves no empty sets behind (the server set still names the job
+        // upstream deleted: it was never counted up to its cap, where pruning happens).
+        for index in 0..<4 { try store.delete(JobStoreConformance.owned("@u:example.org", index).key) }
+        #expect(try server.cli(["EXISTS", "lk-jwt:user-jobs:@u:example.org"]) == "0")
+        #expect(try server.cli(["SMEMBERS", "lk-jwt:server-jobs:example.org"]) == first.key.storageName)
     }
 
     /// Upstream rewrites and deletes records without touching our indexes.

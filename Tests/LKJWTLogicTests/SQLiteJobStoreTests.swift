@@ -74,27 +74,63 @@ struct SQLiteJobStoreTests {
         #expect(reopened.name == "sqlite:\(directory.database)")
     }
 
-    @Test func unparsableRecordsAreListedForRecoveryAndReadAsAbsent() throws {
+    @Test func unparsableRecordsAreSkippedNotOverwritten() throws {
         let directory = try TemporaryDirectory()
         let store = try SQLiteJobStore(path: directory.database)
         let key = JobKey(room: "r", identity: "i")
+        // Due long ago: a scheduler would pick it up on every poll if it stayed in the due index.
         try RawConnection(directory.database).execute(
-            "INSERT INTO jobs(storage_name, room, identity, record, next_due) VALUES('[\"r\",\"i\"]', 'r', 'i', '{not json', NULL)")
+            "INSERT INTO jobs(storage_name, room, identity, record, next_due) VALUES('[\"r\",\"i\"]', 'r', 'i', '{not json', 5)")
+        #expect(try store.dueKeys(now: .max, limit: 10) == [key])
+        try JobStoreConformance(store: store, secondConnection: try SQLiteJobStore(path: directory.database)).unparsableRecordIsSkippedNotOverwritten(key)
+    }
 
-        let records = try store.allRecords()
-        #expect(records.map(\.key) == [key])
-        guard case .failure = records.first?.job else {
-            Issue.record("an unparsable record must be reported as such")
-            return
+    /// Unparsable rows due long ago neither crash the scheduler nor crowd out real work: each is
+    /// skipped once, taken off the due index and left in place.
+    @Test func theSchedulerSkipsUnparsableRows() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteJobStore(path: directory.database)
+        for index in 0..<20 {
+            try RawConnection(directory.database).execute(
+                "INSERT INTO jobs(storage_name, room, identity, record, next_due) VALUES('[\"r\",\"bad\(index)\"]', 'r', 'bad\(index)', '{\"Params\":1}', 5)")
         }
-        #expect(try store.update(key) { $0 } == nil)
-        #expect(try store.allRecords().count == 1, "reading must leave the record in place")
+        let (jobs, _) = DelayedLeaveJobsTests.subsystem(DelayedLeaveJobsTests.World(), store: store)
+        #expect(jobs.accept(DelayedLeaveJobsTests.handover("syd_good", timeout: 60_000)) == nil)
+        var claimed: [JobMachine.Work] = []
+        // Four per round out of the eight soonest due: six rounds reach every row.
+        for _ in 0..<6 { claimed += jobs.claimDueWork(limit: 4) }
+        #expect(claimed.map(\.delayID) == ["syd_good"])
+        #expect(try store.dueKeys(now: jobs.nowMilliseconds + 1000, limit: 100).isEmpty, "claimed, and the bad rows unscheduled")
+        #expect(try store.allRecords().count == 21)
+    }
 
-        let job = JobStoreConformance.job("r", "i")
-        try store.update(key) { $0 = job }
-        let replaced = try store.allRecords()
-        #expect(replaced.count == 1)
-        #expect((try? replaced.first?.job.get())?.jobID == job.jobID)
+    /// A file of schema version 1 (before owners were kept) is migrated in place, its jobs intact and counted by server.
+    @Test func migratesVersionOneFiles() throws {
+        let directory = try TemporaryDirectory()
+        let raw = try RawConnection(directory.database)
+        let job = JobStoreConformance.job("r", "old")
+        raw.execute("CREATE TABLE meta(name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)")
+        raw.execute("INSERT INTO meta(name, value) VALUES('schema_version', 1)")
+        raw.execute("""
+            CREATE TABLE jobs(storage_name TEXT PRIMARY KEY NOT NULL, room TEXT NOT NULL, identity TEXT NOT NULL, record TEXT NOT NULL, next_due INTEGER)
+            """)
+        raw.execute("CREATE INDEX jobs_next_due ON jobs(next_due)")
+        raw.execute("""
+            CREATE TABLE job_identities(room TEXT NOT NULL, identity TEXT NOT NULL, storage_name TEXT NOT NULL, PRIMARY KEY(room, identity, storage_name))
+            """)
+        raw.execute("CREATE INDEX job_identities_storage_name ON job_identities(storage_name)")
+        let record = job.record().replacing(#","OwnerUserId":"""#, with: "")
+        raw.execute("INSERT INTO jobs VALUES('[\"r\",\"old\"]', 'r', 'old', '\(record)', 1000)")
+        raw.execute("INSERT INTO job_identities VALUES('r', 'old', '[\"r\",\"old\"]')")
+
+        let store = try SQLiteJobStore(path: directory.database)
+        #expect(try store.update(job.key) { $0?.jobID } == job.jobID)
+        #expect(try store.dueKeys(now: 5_000, limit: 10) == [job.key])
+        #expect(try store.key(room: "r", identity: "old") == job.key)
+        var newcomer = JobStoreConformance.owned("@new:example.org", 1)
+        newcomer.serverName = job.serverName
+        #expect(try store.create(newcomer, quota: JobQuota(perUser: 32, perServer: 1)) == .refused(.server))
+        #expect(try RawConnection(directory.database).text("SELECT value FROM meta WHERE name = 'schema_version'") == "2")
     }
 
     @Test func createsMissingDirectoriesPrivately() throws {
@@ -123,11 +159,11 @@ struct SQLiteJobStoreTests {
     @Test func refusesAnUnknownSchemaVersion() throws {
         let directory = try TemporaryDirectory()
         _ = try SQLiteJobStore(path: directory.database)
-        try RawConnection(directory.database).execute("UPDATE meta SET value = 2 WHERE name = 'schema_version'")
+        try RawConnection(directory.database).execute("UPDATE meta SET value = 3 WHERE name = 'schema_version'")
         #expect {
             try SQLiteJobStore(path: directory.database)
         } throws: { error in
-            (error as? JobStoreError)?.message == "database schema version 2 is not supported (expected 1)"
+            (error as? JobStoreError)?.message == "database schema version 3 is not supported (expected 2)"
         }
     }
 

@@ -22,7 +22,7 @@ extension AuthorizationService {
             openIDToken: body.openIDToken, claimedUserID: body.claimedUserID, claimedDeviceID: body.claimedDeviceID,
             roomAlias: HashedName.roomAlias(roomID: body.roomID, slotID: body.slotID),
             delayID: body.delayID, delayTimeout: body.delayTimeout,
-            logMetadata: ["matrixRoom": "\(body.roomID)", "MatrixRTCSlot": "\(body.slotID)"],
+            logMetadata: ["matrixRoom": .untrusted(body.roomID), "MatrixRTCSlot": .untrusted(body.slotID)],
             identity: { HashedName.identity(userID: $0, deviceID: body.claimedDeviceID, memberID: body.memberID) },
             alternativeIdentities: { [HashedName.legacyIdentity(userID: $0, deviceID: body.claimedDeviceID)] })
         return issue(grant, request)
@@ -34,7 +34,7 @@ extension AuthorizationService {
             openIDToken: body.openIDToken, claimedUserID: nil, claimedDeviceID: body.deviceID,
             roomAlias: HashedName.legacyRoomAlias(roomID: body.room),
             delayID: body.delayID, delayTimeout: body.delayTimeout,
-            logMetadata: ["matrixRoom": "\(body.room)"],
+            logMetadata: ["matrixRoom": .untrusted(body.room)],
             identity: { HashedName.legacyIdentity(userID: $0, deviceID: body.deviceID) },
             alternativeIdentities: { _ in [] })
         return issue(grant, request)
@@ -49,11 +49,12 @@ extension AuthorizationService {
         }
         let decision = configuration.accessPolicy.evaluate(serverName: body.openIDToken.matrixServerName)
         guard decision.isFull else {
-            logger.info("Delegation refused", metadata: ["matrixId": "\(userID)", "access": "\(decision.access.rawValue)", "reason": "\(decision.reason)"])
+            logger.info("Delegation refused", metadata: ["matrixId": .untrusted(userID), "access": "\(decision.access.rawValue)", "reason": .untrusted(decision.reason)])
             return .failure(.delegationForbidden)
         }
         let handover = DelayedLeaveHandover(
-            serverName: body.openIDToken.matrixServerName, delayID: body.delayID, delayTimeout: body.delayTimeout,
+            serverName: body.openIDToken.matrixServerName, ownerUserID: userID, quota: jobQuota, delayID: body.delayID,
+            delayTimeout: body.delayTimeout,
             roomAlias: HashedName.roomAlias(roomID: body.roomID, slotID: body.slotID),
             identity: HashedName.identity(userID: userID, deviceID: body.claimedDeviceID, memberID: body.memberID),
             alternativeIdentities: [HashedName.legacyIdentity(userID: userID, deviceID: body.claimedDeviceID)])
@@ -71,7 +72,7 @@ extension AuthorizationService {
         let decision = configuration.accessPolicy.evaluate(serverName: grant.openIDToken.matrixServerName)
         let delegating = !grant.delayID.isEmpty
         if delegating && !decision.isFull {
-            logger.info("Delegation refused", metadata: ["matrixId": "\(userID)", "access": "\(decision.access.rawValue)", "reason": "\(decision.reason)"])
+            logger.info("Delegation refused", metadata: ["matrixId": .untrusted(userID), "access": "\(decision.access.rawValue)", "reason": .untrusted(decision.reason)])
             return .failure(.delegationNotAllowed)
         }
         let identity = grant.identity(userID)
@@ -80,11 +81,12 @@ extension AuthorizationService {
             jwt = try AccessToken.join(apiKey: configuration.apiKey, identity: identity, room: grant.roomAlias, issuedAt: clock.now())
                 .signed(secret: configuration.apiSecret)
         } catch {
-            logger.error("Unable to create LiveKit token", metadata: ["lkId": "\(identity)", "err": "\(error)"])
+            logger.error("Unable to create LiveKit token", metadata: ["lkId": .untrusted(identity), "err": .untrusted("\(error)")])
             return .failure(.internalServerError)
         }
         let handover = DelayedLeaveHandover(
-            serverName: grant.openIDToken.matrixServerName, delayID: grant.delayID, delayTimeout: grant.delayTimeout,
+            serverName: grant.openIDToken.matrixServerName, ownerUserID: userID, quota: jobQuota, delayID: grant.delayID,
+            delayTimeout: grant.delayTimeout,
             roomAlias: grant.roomAlias, identity: identity, alternativeIdentities: grant.alternativeIdentities(userID))
         if decision.isFull {
             // Resolve the client-server API first, so that a failed resolution leaves no room behind.
@@ -93,27 +95,32 @@ extension AuthorizationService {
             if delegating, let failure = store(handover) { return .failure(failure) }
         }
         var metadata = grant.logMetadata
-        metadata["matrixId"] = "\(userID)"
-        metadata["claimedDeviceId"] = "\(grant.claimedDeviceID)"
+        metadata["matrixId"] = .untrusted(userID)
+        metadata["claimedDeviceId"] = .untrusted(grant.claimedDeviceID)
         metadata["access"] = "\(decision.access.rawValue)"
-        metadata["lkId"] = "\(identity)"
-        metadata["room"] = "\(grant.roomAlias)"
+        metadata["lkId"] = .untrusted(identity)
+        metadata["room"] = .untrusted(grant.roomAlias)
         metadata["RemoteAddr"] = "\(request.remoteAddress)"
-        metadata["Origin"] = "\(request.header("origin") ?? "")"
+        metadata["Origin"] = .untrusted(request.header("origin") ?? "")
         logger.info("Issued LiveKit token", metadata: metadata)
         return .success(.object([JSONMember("url", .string(configuration.liveKitURL)), JSONMember("jwt", .string(jwt))]))
+    }
+
+    /// §13.4: a server admitted only through `*` is capped too; servers the operator lists are not.
+    private var jobQuota: JobQuota {
+        .standard(serverAdmittedByWildcard: configuration.accessPolicy == .everyone)
     }
 
     private func verifiedUser(_ token: OpenIDToken, claimedUserID: String?, _ request: Request) -> Result<String, MatrixError> {
         switch verifier.verify(accessToken: token.accessToken, serverName: token.matrixServerName) {
         case .rejected(let step, let reason):
             logger.error("Failed to look up user info", metadata: [
-                "MatrixServerName": "\(token.matrixServerName)", "step": "\(step)", "err": "\(reason)", "RemoteAddr": "\(request.remoteAddress)",
+                "MatrixServerName": .untrusted(token.matrixServerName), "step": .untrusted(step), "err": .untrusted(reason), "RemoteAddr": "\(request.remoteAddress)",
             ])
             return .failure(.unauthorized)
         case .verified(let userID):
             if let claimedUserID, claimedUserID != userID {
-                logger.warning("Claimed user ID does not match the verified one", metadata: ["claimedUserId": "\(claimedUserID)", "matrixId": "\(userID)"])
+                logger.warning("Claimed user ID does not match the verified one", metadata: ["claimedUserId": .untrusted(claimedUserID), "matrixId": .untrusted(userID)])
                 return .failure(.unauthorized)
             }
             return .success(userID)
@@ -121,18 +128,19 @@ extension AuthorizationService {
     }
 
     private func createRoom(_ alias: String, identity: String, userID: String) -> MatrixError? {
-        let callStart = Int64(clock.now().timeIntervalSince1970.rounded(.down))
+        let callStart = clock.now().unixSeconds
         do {
             let room = try roomService.createRoom(alias: alias)
-            let now = Int64(clock.now().timeIntervalSince1970.rounded(.down))
-            let created = room.creationTime.map { (callStart...now).contains($0) } ?? false
+            let now = clock.now().unixSeconds
+            // A wall clock that stepped back during the call must not make an inverted range (a trap).
+            let created = room.creationTime.map { (min(callStart, now)...max(callStart, now)).contains($0) } ?? false
             logger.info("LiveKit room ready", metadata: [
-                "room": "\(alias)", "roomSid": "\(room.sid ?? "")", "room_status": "\(created ? "created" : "reused")", "matrixUser": "\(userID)",
+                "room": .untrusted(alias), "roomSid": .untrusted(room.sid ?? ""), "room_status": "\(created ? "created" : "reused")", "matrixUser": .untrusted(userID),
             ])
             return nil
         } catch {
             logger.error("Unable to create room on SFU", metadata: [
-                "room": "\(alias)", "lkId": "\(identity)", "matrixUser": "\(userID)", "access": "full", "err": "\(error.message)",
+                "room": .untrusted(alias), "lkId": .untrusted(identity), "matrixUser": .untrusted(userID), "access": "full", "err": .untrusted(error.message),
             ])
             return .roomCreationFailed
         }
@@ -141,7 +149,7 @@ extension AuthorizationService {
     private func prepareDelegation(_ handover: DelayedLeaveHandover) -> MatrixError? {
         guard let delegation else { return .delegationUnavailable }
         guard delegation.clientServerAPIBaseURL(for: handover.serverName) != nil else {
-            logger.warning("Failed to resolve URL of Client-Server API", metadata: ["server name": "\(handover.serverName)"])
+            logger.warning("Failed to resolve URL of Client-Server API", metadata: ["server name": .untrusted(handover.serverName)])
             return .csAPIUnresolvable
         }
         return nil

@@ -71,7 +71,7 @@ public final class AuthorizationService: Sendable {
         let body: [UInt8]
         switch webhookVerifier.verify(authorization: request.header("authorization"), body: request.body) {
         case .failure(let rejection):
-            logger.warning("Failed to validate webhook", metadata: ["err": "\(rejection.reason)", "RemoteAddr": "\(request.remoteAddress)"])
+            logger.warning("Failed to validate webhook", metadata: ["err": .untrusted(rejection.reason), "RemoteAddr": "\(request.remoteAddress)"])
             return
         case .success(let verified):
             body = verified
@@ -81,10 +81,10 @@ public final class AuthorizationService: Sendable {
             return
         }
         guard let jobEvent = event.jobEvent else {
-            logger.debug("Webhook event ignored", metadata: ["event": "\(event.event)", "room": "\(event.room)"])
+            logger.debug("Webhook event ignored", metadata: ["event": .untrusted(event.event), "room": .untrusted(event.room)])
             return
         }
-        logger.info("Received webhook", metadata: ["event": "\(event.event)", "room": "\(event.room)", "lkId": "\(event.participantIdentity)"])
+        logger.info("Received webhook", metadata: ["event": .untrusted(event.event), "room": .untrusted(event.room), "lkId": .untrusted(event.participantIdentity)])
         delegation?.apply(jobEvent, room: event.room, identity: event.participantIdentity)
     }
 
@@ -125,7 +125,7 @@ public final class AuthorizationService: Sendable {
     }
 
     private func notJSON(_ request: Request, reason: String) -> Response {
-        logger.error("Error reading request", metadata: ["RemoteAddr": "\(request.remoteAddress)", "err": "\(reason)"])
+        logger.error("Error reading request", metadata: ["RemoteAddr": "\(request.remoteAddress)", "err": .untrusted(reason)])
         return AuthorizationService.errorResponse(MatrixError.notJSON, headers: CORS.headers, method: request.method)
     }
 

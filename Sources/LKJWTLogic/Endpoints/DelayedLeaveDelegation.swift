@@ -1,6 +1,10 @@
 /// A delayed leave event (MSC4140) a client hands over (contract §8.8).
 public struct DelayedLeaveHandover: Sendable, Equatable {
     public var serverName: String
+    /// The verified Matrix user (`sub`) handing the event over.
+    public var ownerUserID: String
+    /// The caps this job must fit in (§13.4), decided by how its server was admitted.
+    public var quota: JobQuota
     public var delayID: String
     /// Milliseconds.
     public var delayTimeout: Int64
@@ -9,8 +13,13 @@ public struct DelayedLeaveHandover: Sendable, Equatable {
     /// Further identities the same member may appear under on the SFU (the legacy `user:device`).
     public var alternativeIdentities: [String]
 
-    public init(serverName: String, delayID: String, delayTimeout: Int64, roomAlias: String, identity: String, alternativeIdentities: [String] = []) {
+    public init(
+        serverName: String, ownerUserID: String = "", quota: JobQuota = .unlimited, delayID: String, delayTimeout: Int64, roomAlias: String,
+        identity: String, alternativeIdentities: [String] = []
+    ) {
         self.serverName = serverName
+        self.ownerUserID = ownerUserID
+        self.quota = quota
         self.delayID = delayID
         self.delayTimeout = delayTimeout
         self.roomAlias = roomAlias

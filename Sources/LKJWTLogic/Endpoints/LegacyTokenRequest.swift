@@ -22,6 +22,7 @@ struct LegacyTokenRequest: Sendable {
         if room.isEmpty { return .badJSON(ValidationText.missingRoom) }
         if openIDToken.isIncomplete { return .badJSON(ValidationText.missingOpenIDParameters) }
         if (!delayID.isEmpty) != (delayTimeout > 0) { return .badJSON(ValidationText.missingDelayFields) }
-        return nil
+        // §13.4, the legacy body's strings.
+        return ValidationText.overlongFailure([room, deviceID, delayID, openIDToken.matrixServerName])
     }
 }

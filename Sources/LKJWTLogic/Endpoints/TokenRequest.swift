@@ -35,7 +35,7 @@ struct TokenRequest: Sendable {
         if memberID.isEmpty || claimedUserID.isEmpty || claimedDeviceID.isEmpty { return .badJSON(ValidationText.missingMemberFields) }
         if openIDToken.isIncomplete { return .badJSON(ValidationText.missingOpenIDFields) }
         if (!delayID.isEmpty) != (delayTimeout > 0) { return .badJSON(ValidationText.missingDelayFields) }
-        return nil
+        return ValidationText.overlongFailure(boundedValues)
     }
 
     /// The checks of §3.6, which word two texts differently and require the delay fields.
@@ -44,6 +44,11 @@ struct TokenRequest: Sendable {
         if memberID.isEmpty || claimedUserID.isEmpty || claimedDeviceID.isEmpty { return .badJSON(ValidationText.delegationMissingMemberFields) }
         if openIDToken.isIncomplete { return .badJSON(ValidationText.delegationMissingOpenIDFields) }
         if delayID.isEmpty || delayTimeout <= 0 { return .badJSON(ValidationText.missingDelayFields) }
-        return nil
+        return ValidationText.overlongFailure(boundedValues)
+    }
+
+    /// The strings §13.4 limits to 255 bytes.
+    private var boundedValues: [String] {
+        [roomID, slotID, memberID, claimedUserID, claimedDeviceID, delayID, openIDToken.matrixServerName]
     }
 }

@@ -8,4 +8,15 @@ enum ValidationText {
     static let missingOpenIDParameters = "Missing OpenID token parameters"
     static let delegationMissingMemberFields = "The request body `member` is missing `id`, `claimed_user_id` or `claimed_device_id`"
     static let delegationMissingOpenIDFields = "The request body `openid_token` is missing `access_token` or `matrix_server_name`"
+    /// §13.4, after T1–T8.
+    static let valueTooLong = "The request body has a value longer than 255 bytes"
+
+    /// Matrix limits room IDs, user IDs and server names to 255 bytes (§13.4); request strings that
+    /// are stored and logged get the same limit.
+    static let maximumValueBytes = 255
+
+    /// The §13.4 failure if any of `values` is longer than `maximumValueBytes`.
+    static func overlongFailure(_ values: [String]) -> MatrixError? {
+        values.contains { $0.utf8.count > maximumValueBytes } ? .badJSON(valueTooLong) : nil
+    }
 }

@@ -36,6 +36,8 @@ public struct MatrixError: ClientFacingError, Equatable {
     public static let delegationNotAllowed = MatrixError(status: 400, errcode: "M_BAD_JSON", message: "Delegation of delayed events is only supported for full access users")
     public static let delegationForbidden = MatrixError(status: 403, errcode: "M_FORBIDDEN", message: "Delegation of delayed events is only supported for full access users")
     public static let csAPIUnresolvable = MatrixError(status: 400, errcode: "M_BAD_JSON", message: "Unable to resolve client-server API")
+    /// §13.4: a user or a wildcard-admitted server at its cap of live jobs.
+    public static let tooManyDelayedLeaveEvents = MatrixError(status: 429, errcode: "M_LIMIT_EXCEEDED", message: "Too many delayed leave events")
 
     public static func badJSON(_ message: String) -> MatrixError {
         MatrixError(status: 400, errcode: "M_BAD_JSON", message: message)

@@ -40,9 +40,10 @@ extension Request {
     /// How many body bytes to ask for: the declared length when there is one, else read to the end
     /// (nginx unbuffered sends none, Caddy sends -1 for chunked bodies) and one byte more than allowed,
     /// to notice a body that is too large. nil: the declared length is too large, read nothing.
+    /// The declared length is the client's number: any run of digits is a length, saturating (§13.5).
     public static func bodyReadLimit(contentLength: String?) -> Int? {
-        if let declared = contentLength.flatMap(Int.init), declared >= 0 {
-            return declared > maximumBodySize ? nil : declared
+        if let text = contentLength, let declared = Int64(saturatingDigits: Substring(text)) {
+            return declared > Int64(maximumBodySize) ? nil : Int(declared)
         }
         return maximumBodySize + 1
     }

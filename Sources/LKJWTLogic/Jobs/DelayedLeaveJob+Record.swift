@@ -24,10 +24,12 @@ extension DelayedLeaveJob {
             JSONMember("Params", .object([
                 JSONMember("DelayId", .string(delayID)),
                 // Upstream stores Go durations: nanoseconds.
-                JSONMember("DelayTimeout", .integer(delayTimeout * 1_000_000)),
+                JSONMember("DelayTimeout", .integer(delayTimeout.saturatingMultiplied(by: 1_000_000))),
                 JSONMember("ServerName", .string(serverName)),
                 JSONMember("LiveKitRoom", .string(key.room)),
                 JSONMember("LiveKitIdentity", .string(key.identity)),
+                // Upstream's name (its application-service mode keeps the owner here too).
+                JSONMember("OwnerUserId", .string(ownerUserID)),
             ])),
             JSONMember("RestartedAt", .string(RFC3339.format(milliseconds: restartedAt))),
             JSONMember("Engine", .object(engine)),
@@ -46,8 +48,8 @@ extension DelayedLeaveJob {
             throw RecordError(description: "RestartedAt is not an RFC 3339 time")
         }
         self.init(
-            key: JobKey(room: room, identity: identity), jobID: "", serverName: serverName, delayID: delayID,
-            delayTimeout: timeout / 1_000_000, restartedAt: restartedAt)
+            key: JobKey(room: room, identity: identity), jobID: "", serverName: serverName,
+            ownerUserID: params["OwnerUserId"]?.stringValue ?? "", delayID: delayID, delayTimeout: timeout / 1_000_000, restartedAt: restartedAt)
         guard let engine = json["Engine"] else {
             isForeign = true
             return

@@ -20,6 +20,9 @@ public struct DelayedLeaveJob: Sendable, Equatable {
     public var alternativeIdentities: [String]
     public var jobID: String
     public var serverName: String
+    /// The Matrix user (`sub`) who handed the event over; quotas count by it (§13.4). Empty in
+    /// records written before it was kept, and in upstream's standalone records.
+    public var ownerUserID: String
     public var delayID: String
     /// Milliseconds.
     public var delayTimeout: Int64
@@ -37,13 +40,14 @@ public struct DelayedLeaveJob: Sendable, Equatable {
     public var isForeign = false
 
     public init(
-        key: JobKey, alternativeIdentities: [String] = [], jobID: String, serverName: String, delayID: String, delayTimeout: Int64,
-        restartedAt: Int64, state: State = .waitingForInitialConnect
+        key: JobKey, alternativeIdentities: [String] = [], jobID: String, serverName: String, ownerUserID: String = "", delayID: String,
+        delayTimeout: Int64, restartedAt: Int64, state: State = .waitingForInitialConnect
     ) {
         self.key = key
         self.alternativeIdentities = alternativeIdentities
         self.jobID = jobID
         self.serverName = serverName
+        self.ownerUserID = ownerUserID
         self.delayID = delayID
         self.delayTimeout = delayTimeout
         self.restartedAt = restartedAt

@@ -42,7 +42,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         self.owner = "\(getpid())-" + Base64.url(dependencies.random.bytes(6))
     }
 
-    public var nowMilliseconds: Int64 { Int64((dependencies.clock.now().timeIntervalSince1970 * 1000).rounded(.down)) }
+    public var nowMilliseconds: Int64 { dependencies.clock.now().unixMilliseconds }
 
     /// Called when work became due in this process, so the local scheduler need not wait for its next poll.
     public func onWork(_ handler: @escaping @Sendable () -> Void) {
@@ -64,7 +64,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         switch dependencies.clientServerAPI.resolve(serverName) {
         case .resolved(let baseURL): return baseURL
         case .failed(let reason):
-            logger.warning("Failed to resolve URL of Client-Server API", metadata: ["server name": "\(serverName)", "err": "\(reason)"])
+            logger.warning("Failed to resolve URL of Client-Server API", metadata: ["server name": .untrusted(serverName), "err": .untrusted(reason)])
             return nil
         }
     }
@@ -72,27 +72,37 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
     public func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
         if shuttingDown.withLock({ $0 }) { return .shuttingDown }
         let now = nowMilliseconds
-        let jobID = JobID.make(microseconds: now * 1000, random: dependencies.random)
+        let jobID = JobID.make(microseconds: now.saturatingMultiplied(by: 1000), random: dependencies.random)
         let job: DelayedLeaveJob
         switch JobMachine.newJob(handover, jobID: jobID, now: now) {
         case .success(let created): job = created
         case .failure(let error): return error
         }
-        let replaced: String?
+        let creation: JobCreation
         do {
-            replaced = try dependencies.store.update(job.key) { stored -> String? in
-                defer { stored = job }
-                return stored?.jobID
-            }
+            creation = try dependencies.store.create(job, quota: handover.quota)
         } catch {
-            logger.error("Could not store delayed leave job", metadata: ["room": "\(job.key.room)", "lkId": "\(job.key.identity)", "err": "\(error)"])
+            logger.error("Could not store delayed leave job", metadata: ["room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "err": .untrusted("\(error)")])
             return .internalServerError
         }
-        if let replaced {
-            logger.info("replacing existing job", metadata: ["room": "\(job.key.room)", "lkId": "\(job.key.identity)", "oldJobId": "\(replaced)", "newJobId": "\(jobID)"])
+        switch creation {
+        case .created:
+            break
+        case .replaced(let replaced):
+            logger.info("replacing existing job", metadata: ["room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "oldJobId": .untrusted(replaced), "newJobId": .untrusted(jobID)])
+        case .replacedUnparsable(let reason):
+            logger.warning("Replacing an unparsable stored job", metadata: [
+                "room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "newJobId": .untrusted(jobID), "err": .untrusted(reason),
+            ])
+        case .refused(let cap):
+            logger.warning("Too many delayed leave events", metadata: [
+                "matrixId": .untrusted(job.ownerUserID), "MatrixServerName": .untrusted(job.serverName), "cap": "\(cap.rawValue)",
+                "limit": "\((cap == .user ? handover.quota.perUser : handover.quota.perServer) ?? 0)",
+            ])
+            return .tooManyDelayedLeaveEvents
         }
         logger.info("Delayed leave job scheduled", metadata: [
-            "room": "\(job.key.room)", "lkId": "\(job.key.identity)", "delayId": "\(job.delayID)", "MatrixServerName": "\(job.serverName)", "jobId": "\(jobID)",
+            "room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "delayId": .untrusted(job.delayID), "MatrixServerName": .untrusted(job.serverName), "jobId": .untrusted(jobID),
         ])
         wake()
         return nil
@@ -104,7 +114,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
     public func apply(_ event: JobEvent, room: String, identity: String) {
         do {
             guard let key = try dependencies.store.key(room: room, identity: identity) else {
-                logger.debug("Webhook for a participant without a job", metadata: ["room": "\(room)", "lkId": "\(identity)", "event": "\(event.rawValue)"])
+                logger.debug("Webhook for a participant without a job", metadata: ["room": .untrusted(room), "lkId": .untrusted(identity), "event": "\(event.rawValue)"])
                 return
             }
             let now = nowMilliseconds
@@ -113,13 +123,13 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
                 return (JobMachine.apply(event, to: &job, now: now), before)
             }
             guard let transition, let job else {
-                logger.debug("Event ignored", metadata: ["room": "\(room)", "lkId": "\(identity)", "event": "\(event.rawValue)"])
+                logger.debug("Event ignored", metadata: ["room": .untrusted(room), "lkId": .untrusted(identity), "event": "\(event.rawValue)"])
                 return
             }
             log([.transition(transition)] + (transition.to == .aborted ? [.done(reason: "aborted after \(event.rawValue)")] : []), job: job)
             wake()
         } catch {
-            logger.error("Could not apply webhook to job", metadata: ["room": "\(room)", "lkId": "\(identity)", "err": "\(error)"])
+            logger.error("Could not apply webhook to job", metadata: ["room": .untrusted(room), "lkId": .untrusted(identity), "err": .untrusted("\(error)")])
         }
     }
 
@@ -132,16 +142,23 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         do {
             // Sibling processes see the same due keys; starting at different ones spreads the claims.
             for key in try dependencies.store.dueKeys(now: now, limit: limit * 2).shuffled().prefix(limit) {
-                let (work, notes, job) = try dependencies.store.update(key) { job -> ([JobMachine.Work], [JobMachine.Note], DelayedLeaveJob?) in
-                    let before = job
-                    let result = JobMachine.claimDueWork(&job, now: now, owner: owner, settings: settings)
-                    return (result.work, result.notes, before)
+                let claim: (work: [JobMachine.Work], notes: [JobMachine.Note], job: DelayedLeaveJob?)
+                do {
+                    claim = try dependencies.store.update(key) { job -> ([JobMachine.Work], [JobMachine.Note], DelayedLeaveJob?) in
+                        let before = job
+                        let result = JobMachine.claimDueWork(&job, now: now, owner: owner, settings: settings)
+                        return (result.work, result.notes, before)
+                    }
+                } catch where error.kind == .unparsableRecord {
+                    // Skipped, not deleted: the store took it off the due index, so this is logged once.
+                    logger.warning("Skipping unparsable stored job", metadata: ["identity": .untrusted(key.identity), "room": .untrusted(key.room), "err": .untrusted(error.message)])
+                    continue
                 }
-                if let job { log(notes, job: job) }
-                claimed += work
+                if let job = claim.job { log(claim.notes, job: job) }
+                claimed += claim.work
             }
         } catch {
-            logger.error("Job store error while claiming work", metadata: ["err": "\(error)"])
+            logger.error("Job store error while claiming work", metadata: ["err": .untrusted("\(error)")])
         }
         return claimed
     }
@@ -155,7 +172,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         case .restart, .send:
             switch dependencies.clientServerAPI.resolve(work.serverName) {
             case .failed(let reason):
-                logger.warning("Failed to resolve URL of Client-Server API", metadata: ["server name": "\(work.serverName)", "err": "\(reason)"])
+                logger.warning("Failed to resolve URL of Client-Server API", metadata: ["server name": .untrusted(work.serverName), "err": .untrusted(reason)])
                 outcome = .clientServerAPIUnresolvable(reason)
             case .resolved(let baseURL):
                 outcome = .delayedEvent(dependencies.delayedEvents.perform(work.kind == .restart ? .restart : .send, delayID: work.delayID, baseURL: baseURL, serverName: work.serverName))
@@ -175,7 +192,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
             if notes.contains(where: { if case .transition = $0 { return true } else { return false } }) { wake() }
         } catch {
             // The claim expires and another attempt follows; nothing is lost.
-            logger.error("Job store error while recording a result", metadata: ["room": "\(work.key.room)", "lkId": "\(work.key.identity)", "err": "\(error)"])
+            logger.error("Job store error while recording a result", metadata: ["room": .untrusted(work.key.room), "lkId": .untrusted(work.key.identity), "err": .untrusted("\(error)")])
         }
     }
 
@@ -204,7 +221,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
 
     private func log(_ notes: [JobMachine.Note], job: DelayedLeaveJob, work: JobMachine.Work? = nil) {
         let metadata: Logger.Metadata = [
-            "room": "\(job.key.room)", "lkId": "\(job.key.identity)", "delayId": "\(job.delayID)", "jobId": "\(job.jobID)",
+            "room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "delayId": .untrusted(job.delayID), "jobId": .untrusted(job.jobID),
         ]
         for note in notes {
             switch note {
@@ -213,19 +230,19 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
                     "from": "\(transition.from.rawValue)", "to": "\(transition.to.rawValue)", "event": "\(transition.event.rawValue)",
                 ]) { $1 })
             case .done(let reason):
-                logger.info("job done", metadata: metadata.merging(["reason": "\(reason)"]) { $1 })
+                logger.info("job done", metadata: metadata.merging(["reason": .untrusted(reason)]) { $1 })
             case .lookupGaveUp:
                 logger.warning("Participant never seen on the SFU; lookup stopped", metadata: metadata)
             case .sanityCheckUnknown(let reason):
-                logger.warning("Participant sanity check failed", metadata: metadata.merging(["err": "\(reason)"]) { $1 })
+                logger.warning("Participant sanity check failed", metadata: metadata.merging(["err": .untrusted(reason)]) { $1 })
             case .restarted:
                 logger.debug("Delayed event restarted", metadata: metadata)
             case .restartRetry(let reason):
-                logger.warning("Delayed event restart failed", metadata: metadata.merging(["err": "\(reason)"]) { $1 })
+                logger.warning("Delayed event restart failed", metadata: metadata.merging(["err": .untrusted(reason)]) { $1 })
             case .sendFinished(let how):
                 logger.info("Delayed leave event send finished", metadata: metadata.merging(["status": "\(how)"]) { $1 })
             case .sendAbandoned(let reason):
-                logger.warning("Gave up sending the delayed leave event", metadata: metadata.merging(["err": "\(reason)"]) { $1 })
+                logger.warning("Gave up sending the delayed leave event", metadata: metadata.merging(["err": .untrusted(reason)]) { $1 })
             case .discarded:
                 logger.debug("Late result discarded", metadata: metadata.merging(["work": "\(work?.kind.rawValue ?? "")"]) { $1 })
             }

@@ -6,6 +6,23 @@ public final class InMemoryJobStore: JobStore {
     private struct Contents {
         var records: [JobKey: String] = [:]
         var heartbeat: Int64?
+        /// Owner and server name of every parsable record, for the quota counts.
+        var subjects: [JobKey: (owner: String, server: String)] = [:]
+
+        mutating func store(_ key: JobKey, _ job: DelayedLeaveJob?) {
+            records[key] = job?.record()
+            subjects[key] = job.map { ($0.ownerUserID, $0.serverName) }
+        }
+
+        /// The job under `key`; nil if none; throws if the record cannot be parsed.
+        func job(_ key: JobKey) throws(JobStoreError) -> DelayedLeaveJob? {
+            guard let record = records[key] else { return nil }
+            do {
+                return try DelayedLeaveJob(record: record)
+            } catch {
+                throw .unparsable(key, error)
+            }
+        }
     }
 
     private let contents = Mutex(Contents())
@@ -16,19 +33,42 @@ public final class InMemoryJobStore: JobStore {
     public var name: String { "memory" }
 
     public func update<Result: Sendable>(_ key: JobKey, _ body: (inout DelayedLeaveJob?) -> Result) throws(JobStoreError) -> Result {
-        contents.withLock { contents in
-            var job = contents.records[key].flatMap { try? DelayedLeaveJob(record: $0) }
+        try contents.withLock { contents throws(JobStoreError) in
+            var job = try contents.job(key)
             let before = job
             let result = body(&job)
             if job != before {
-                if var changed = job {
-                    changed.version = (before?.version ?? 0) + 1
-                    contents.records[key] = changed.record()
-                } else {
-                    contents.records[key] = nil
-                }
+                job?.version = (before?.version ?? 0) + 1
+                contents.store(key, job)
             }
             return result
+        }
+    }
+
+    public func create(_ job: DelayedLeaveJob, quota: JobQuota) throws(JobStoreError) -> JobCreation {
+        contents.withLock { contents in
+            var previous: DelayedLeaveJob?
+            var creation = JobCreation.created
+            if contents.records[job.key] == nil {
+                let subjects = contents.subjects.values
+                if let limit = quota.perUser, !job.ownerUserID.isEmpty, subjects.count(where: { $0.owner == job.ownerUserID }) >= limit {
+                    return .refused(.user)
+                }
+                if let limit = quota.perServer, subjects.count(where: { $0.server == job.serverName }) >= limit {
+                    return .refused(.server)
+                }
+            } else {
+                do throws(JobStoreError) {
+                    previous = try contents.job(job.key)
+                    creation = .replaced(jobID: previous?.jobID ?? "")
+                } catch {
+                    creation = .replacedUnparsable(reason: error.message)
+                }
+            }
+            var created = job
+            created.version = (previous?.version ?? 0) + 1
+            contents.store(job.key, created)
+            return creation
         }
     }
 
@@ -63,12 +103,15 @@ public final class InMemoryJobStore: JobStore {
     }
 
     public func delete(_ key: JobKey) throws(JobStoreError) {
-        contents.withLock { $0.records[key] = nil }
+        contents.withLock { $0.store(key, nil) }
     }
 
     /// Stores a raw record, for tests of unparsable and foreign records.
     func storeRaw(_ key: JobKey, _ record: String) {
-        contents.withLock { $0.records[key] = record }
+        contents.withLock { contents in
+            contents.records[key] = record
+            contents.subjects[key] = (try? DelayedLeaveJob(record: record)).map { ($0.ownerUserID, $0.serverName) }
+        }
     }
 
     public func writeHeartbeat(_ now: Int64) throws(JobStoreError) {

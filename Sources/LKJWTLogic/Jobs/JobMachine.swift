@@ -62,8 +62,8 @@ public enum JobMachine {
         var job = DelayedLeaveJob(
             key: JobKey(room: handover.roomAlias, identity: handover.identity),
             alternativeIdentities: handover.alternativeIdentities.filter { $0 != handover.identity },
-            jobID: jobID, serverName: handover.serverName, delayID: handover.delayID, delayTimeout: handover.delayTimeout,
-            restartedAt: now)
+            jobID: jobID, serverName: handover.serverName, ownerUserID: handover.ownerUserID, delayID: handover.delayID,
+            delayTimeout: handover.delayTimeout, restartedAt: now)
         enterWaiting(&job, now: now)
         return .success(job)
     }
@@ -71,7 +71,7 @@ public enum JobMachine {
     private static func enterWaiting(_ job: inout DelayedLeaveJob, now: Int64) {
         let wait = min(maximumWait, job.delayTimeout)
         job.state = .waitingForInitialConnect
-        job.waitingTimerDue = now + wait
+        job.waitingTimerDue = now.saturatingAdding(wait)
         job.lookupPhase = .initial
         job.lookup = Activity(due: now, sequenceStart: now, maxElapsed: wait)
         job.restartDeadline = nil
@@ -109,7 +109,7 @@ public enum JobMachine {
     private static func enterConnected(_ job: inout DelayedLeaveJob, now: Int64) {
         job.state = .connected
         job.waitingTimerDue = nil
-        job.restartDeadline = now + job.delayTimeout
+        job.restartDeadline = now.saturatingAdding(job.delayTimeout)
         // DelayedEventReset at once: a restart sequence starting now.
         job.restart = Activity(due: now, sequenceStart: nil, maxElapsed: 0)
     }
@@ -125,7 +125,7 @@ public enum JobMachine {
     /// §8.5 send sequence step 1.
     static func sendWindow(_ job: DelayedLeaveJob, now: Int64) -> Int64 {
         guard let deadline = job.restartDeadline else { return 1000 }
-        return min(max(deadline - now, 1000), maximumWait)
+        return deadline.saturatingSubtracting(now).clamped(to: 1000...maximumWait)
     }
 
     // MARK: Scheduling
@@ -141,7 +141,7 @@ public enum JobMachine {
         }
         // A restart sequence whose deadline has passed gives up before any call (§8.5 step 1).
         if var current = job, let restart = current.restart, restart.sequenceStart == nil, restart.due <= now, restart.claim == nil {
-            let remaining = (current.restartDeadline ?? now) - now
+            let remaining = (current.restartDeadline ?? now).saturatingSubtracting(now)
             if remaining <= 0 {
                 if let transition = apply(.delayedEventTimedOut, to: &job, now: now) { notes.append(.transition(transition)) }
             } else {
@@ -152,7 +152,7 @@ public enum JobMachine {
         }
         guard var current = job else { return ([], notes) }
         var work: [Work] = []
-        let claim = Claim(owner: owner, expires: now + settings.lease)
+        let claim = Claim(owner: owner, expires: now.saturatingAdding(settings.lease))
         let snapshot = current
         func claimIfDue(_ activity: inout Activity?, _ kind: WorkKind) {
             guard var value = activity, isClaimable(value, now: now) else { return }
@@ -206,7 +206,7 @@ public enum JobMachine {
             current.lookup = nil
             if settings.sanityInterval > 0 {
                 current.lookupPhase = .sanity
-                current.lookup = Activity(due: now + settings.sanityInterval, sequenceStart: now, maxElapsed: .max)
+                current.lookup = Activity(due: now.saturatingAdding(settings.sanityInterval), sequenceStart: now, maxElapsed: .max)
             }
             job = current
             if let transition = apply(.participantLookupSuccessful, to: &job, now: now) { notes.append(.transition(transition)) }
@@ -224,7 +224,7 @@ public enum JobMachine {
             if let transition = apply(.sfuParticipantGone, to: &job, now: now) { notes.append(.transition(transition)) }
         case (.sanity, let other):
             if case .unknown(let reason) = other { notes.append(.sanityCheckUnknown(reason)) }
-            lookup.due = now + settings.sanityInterval
+            lookup.due = now.saturatingAdding(settings.sanityInterval)
             current.lookup = lookup
             job = current
         }
@@ -238,9 +238,10 @@ public enum JobMachine {
         switch outcome {
         case .delayedEvent(.success):
             current.restartedAt = now
-            current.restartDeadline = now + current.delayTimeout
+            current.restartDeadline = now.saturatingAdding(current.delayTimeout)
             // Next DelayedEventReset at 80 % of the timeout: a fresh sequence then.
-            current.restart = Activity(due: now + current.delayTimeout * 4 / 5, sequenceStart: nil, maxElapsed: 0)
+            current.restart = Activity(
+                due: now.saturatingAdding(current.delayTimeout.saturatingMultiplied(by: 4) / 5), sequenceStart: nil, maxElapsed: 0)
             job = current
             return [.restarted]
         case .delayedEvent(.notFound):
@@ -318,7 +319,7 @@ public enum JobMachine {
     /// Cold-start handling of one stored job (§8.11).
     public static func recover(_ job: DelayedLeaveJob, now: Int64, newJobID: String) -> RecoveryAction {
         if job.delayTimeout <= 0 { return .delete(reason: "invalid delay timeout") }
-        if job.restartedAt + job.delayTimeout <= now { return .delete(reason: "skipping expired stored job") }
+        if job.restartedAt.saturatingAdding(job.delayTimeout) <= now { return .delete(reason: "skipping expired stored job") }
         var recovered = job
         if job.state == .disconnected, job.send != nil, !job.isForeign {
             recovered.send = Activity(due: now, sequenceStart: now, maxElapsed: sendWindow(job, now: now))

@@ -44,12 +44,12 @@ public final class JobScheduler: Sendable {
             for (key, parsed) in try store.allRecords() {
                 switch parsed {
                 case .failure(let error):
-                    logger.warning("Skipping unparsable stored job", metadata: ["identity": "\(key.identity)", "room": "\(key.room)", "err": "\(error)"])
+                    logger.warning("Skipping unparsable stored job", metadata: ["identity": .untrusted(key.identity), "room": .untrusted(key.room), "err": .untrusted("\(error)")])
                 case .success(let job):
-                    let newID = JobID.make(microseconds: now * 1000, random: jobs.dependencies.random)
+                    let newID = JobID.make(microseconds: now.saturatingMultiplied(by: 1000), random: jobs.dependencies.random)
                     switch JobMachine.recover(job, now: now, newJobID: newID) {
                     case .delete(let reason):
-                        logger.info("\(reason)", metadata: ["lkId": "\(job.key.identity)", "room": "\(job.key.room)", "jobId": "\(job.jobID)"])
+                        logger.info("\(reason)", metadata: ["lkId": .untrusted(job.key.identity), "room": .untrusted(job.key.room), "jobId": .untrusted(job.jobID)])
                         try store.update(key) { $0 = nil }
                         purged += 1
                     case .keep(let recovered):
@@ -66,7 +66,8 @@ public final class JobScheduler: Sendable {
 
     private func isCold(_ heartbeat: Int64?) -> Bool {
         guard let heartbeat else { return true }
-        return jobs.nowMilliseconds - heartbeat > Self.heartbeatTimeout
+        // The heartbeat is a stored number: any value, a corrupt one included, must compare safely.
+        return jobs.nowMilliseconds.saturatingSubtracting(heartbeat) > Self.heartbeatTimeout
     }
 
     public func start() {
@@ -121,7 +122,7 @@ public final class JobScheduler: Sendable {
             try jobs.dependencies.store.writeHeartbeat(now)
             state.withLock { $0.lastHeartbeat = now }
         } catch {
-            logger.error("Could not write the scheduler heartbeat", metadata: ["err": "\(error)"])
+            logger.error("Could not write the scheduler heartbeat", metadata: ["err": .untrusted("\(error)")])
         }
     }
 

@@ -6,8 +6,15 @@ import FoundationEssentials
 public protocol JobStore: Sendable {
     /// Atomically reads the job under `key` (nil if none), lets `body` change it (nil deletes it) and
     /// writes the result, bumping `version`. `body` may run more than once (optimistic stores retry
-    /// on conflict), so it must be free of side effects. A record that cannot be parsed reads as nil.
+    /// on conflict), so it must be free of side effects. A record that cannot be parsed is neither
+    /// given to `body` nor overwritten: the update throws an `.unparsableRecord` error, and the
+    /// record leaves the due index so that schedulers stop picking it up (§8.11, §13.5).
     func update<Result: Sendable>(_ key: JobKey, _ body: (inout DelayedLeaveJob?) -> Result) throws(JobStoreError) -> Result
+
+    /// Stores a new job under its key (§8.8), in one atomic operation with the check of `quota`
+    /// (§13.4): a key without a job counts against the owner's and the server's caps, a replacement
+    /// does not, and a refused creation writes nothing. Replaces an unparsable record.
+    func create(_ job: DelayedLeaveJob, quota: JobQuota) throws(JobStoreError) -> JobCreation
 
     /// The key of the job watching `identity` in `room`, as its main or an alternative identity.
     func key(room: String, identity: String) throws(JobStoreError) -> JobKey?
@@ -33,10 +40,23 @@ public protocol JobStore: Sendable {
 }
 
 public struct JobStoreError: Error, Sendable, CustomStringConvertible {
-    public let message: String
+    public enum Kind: Sendable, Equatable {
+        /// The store could not do its work (I/O, lock, database error).
+        case failure
+        /// The record under the key is not a job this version can read; it was left in place.
+        case unparsableRecord
+    }
 
-    public init(_ message: String) {
+    public let message: String
+    public let kind: Kind
+
+    public init(_ message: String, kind: Kind = .failure) {
         self.message = message
+        self.kind = kind
+    }
+
+    static func unparsable(_ key: JobKey, _ error: DelayedLeaveJob.RecordError) -> JobStoreError {
+        JobStoreError("stored job \(key) cannot be parsed: \(error)", kind: .unparsableRecord)
     }
 
     public var description: String { message }

@@ -9,7 +9,10 @@ import Synchronization
 /// - sorted set `lk-jwt:due`: storageName scored by `nextDue`, absent while a job has none;
 /// - hash `lk-jwt:identities`: canonical JSON `[room, identity]` of every identity a job watches →
 ///   its storageName;
-/// - strings `lk-jwt:heartbeat` (newest scheduler heartbeat) and `lk-jwt:recovery-lock`.
+/// - strings `lk-jwt:heartbeat` (newest scheduler heartbeat) and `lk-jwt:recovery-lock`;
+/// - sets `lk-jwt:user-jobs:<owner>` and `lk-jwt:server-jobs:<server name>`: storageNames of each
+///   owner's and server's jobs, for the quotas of §13.4 (members whose record upstream deleted are
+///   pruned when a count reaches its cap).
 /// Every change is one Lua script that applies only while the record is still the one that was read
 /// (optimistic concurrency), so the three structures change together.
 public final class RedisJobStore: JobStore {
@@ -18,6 +21,8 @@ public final class RedisJobStore: JobStore {
     private static let identitiesKey = "lk-jwt:identities"
     private static let heartbeatKey = "lk-jwt:heartbeat"
     private static let recoveryLockKey = "lk-jwt:recovery-lock"
+    private static let userJobsPrefix = "lk-jwt:user-jobs:"
+    private static let serverJobsPrefix = "lk-jwt:server-jobs:"
     /// Long enough for a recovery pass over many jobs, short enough that a holder that died does not
     /// hold up other processes' start-up for long.
     private static let recoveryLockMilliseconds = 60_000
@@ -62,17 +67,57 @@ public final class RedisJobStore: JobStore {
             for attempt in 0..<Self.updateAttempts {
                 let stored = try connection.run(["HGET", Self.jobsKey, field]).string
                 if let unconfirmed, unconfirmed.record == stored { return unconfirmed.result }
-                let before = stored.flatMap { try? DelayedLeaveJob(record: $0) }
+                let before: DelayedLeaveJob?
+                do throws(DelayedLeaveJob.RecordError) {
+                    before = try stored.map { record throws(DelayedLeaveJob.RecordError) in try DelayedLeaveJob(record: record) }
+                } catch {
+                    // Left in place for an operator (or a newer version), but no longer due.
+                    _ = try connection.run(["EVAL", Self.unscheduleScript, "2", Self.jobsKey, Self.dueKey, field, stored ?? ""])
+                    throw .unparsable(JobStoreError.unparsable(key, error))
+                }
                 var job = before
                 let result = body(&job)
                 guard job != before else { return result }
                 job?.version = (before?.version ?? 0) + 1
                 unconfirmed = (job?.record(), result)
-                if try Self.apply(field, room: key.room, stored: stored, before: before, after: job, on: connection) { return result }
+                if try Self.apply(field, room: key.room, stored: stored, before: before, after: job, on: connection) == .applied { return result }
                 unconfirmed = nil
                 Self.backOff(attempt)
             }
             throw .command("job \(key) kept changing under \(Self.updateAttempts) attempts to update it")
+        }
+    }
+
+    public func create(_ job: DelayedLeaveJob, quota: JobQuota) throws(JobStoreError) -> JobCreation {
+        let field = job.key.storageName
+        var unconfirmed: (record: String, creation: JobCreation)?
+        return try withConnection { connection throws(Failure) -> JobCreation in
+            for attempt in 0..<Self.updateAttempts {
+                let stored = try connection.run(["HGET", Self.jobsKey, field]).string
+                if let unconfirmed, unconfirmed.record == stored { return unconfirmed.creation }
+                var before: DelayedLeaveJob?
+                var creation = JobCreation.created
+                if let stored {
+                    do throws(DelayedLeaveJob.RecordError) {
+                        before = try DelayedLeaveJob(record: stored)
+                        creation = .replaced(jobID: before?.jobID ?? "")
+                    } catch {
+                        creation = .replacedUnparsable(reason: error.description)
+                    }
+                }
+                var created = job
+                created.version = (before?.version ?? 0) + 1
+                unconfirmed = (created.record(), creation)
+                // The caps are checked inside the script, only when the key holds nothing.
+                switch try Self.apply(field, room: job.key.room, stored: stored, before: before, after: created, quota: quota, on: connection) {
+                case .applied: return creation
+                case .refused(let cap): return .refused(cap)
+                case .conflict: break
+                }
+                unconfirmed = nil
+                Self.backOff(attempt)
+            }
+            throw .command("job \(job.key) kept changing under \(Self.updateAttempts) attempts to create it")
         }
     }
 
@@ -107,7 +152,7 @@ public final class RedisJobStore: JobStore {
             for attempt in 0..<Self.updateAttempts {
                 let stored = try connection.run(["HGET", Self.jobsKey, field]).string
                 let before = stored.flatMap { try? DelayedLeaveJob(record: $0) }
-                if try Self.apply(field, room: key.room, stored: stored, before: before, after: nil, on: connection) { return }
+                if try Self.apply(field, room: key.room, stored: stored, before: before, after: nil, on: connection) == .applied { return }
                 Self.backOff(attempt)
             }
             throw .command("job \(key) kept changing under \(Self.updateAttempts) attempts to delete it")
@@ -136,34 +181,83 @@ public final class RedisJobStore: JobStore {
 
     // MARK: - Scripts and their use
 
-    /// Writes (or deletes) a record with its due entry and identity index entries if the stored record
-    /// is still `stored`. False on conflict.
-    private static func apply(
-        _ field: String, room: String, stored: String?, before: DelayedLeaveJob?, after: DelayedLeaveJob?, on connection: Connection
-    ) throws(Failure) -> Bool {
-        let indexFields = { (job: DelayedLeaveJob?) in (job?.allIdentities ?? []).map { JobKey(room: room, identity: $0).storageName } }
-        let oldFields = indexFields(before)
-        var arguments = ["EVAL", applyScript, "3", jobsKey, dueKey, identitiesKey, field]
-        arguments += [stored == nil ? "0" : "1", stored ?? "", after == nil ? "0" : "1", after?.record() ?? ""]
-        arguments += [after?.nextDue.map { String($0) } ?? "", String(oldFields.count)]
-        arguments += oldFields + indexFields(after)
-        return try connection.run(arguments).integer == 1
+    private enum Application: Equatable {
+        case applied
+        /// The stored record changed since it was read.
+        case conflict
+        case refused(JobQuota.Cap)
     }
 
-    /// KEYS: jobs, due, identities. ARGV: field, stored exists (0/1), stored record, write (0/1, else
-    /// delete), new record, due score ('' = none), number of old index fields, old index fields, new
-    /// index fields. Old index entries are removed only while they still point at this job: the same
-    /// identity may meanwhile be another job's.
+    /// Writes (or deletes) a record with its due entry, identity index entries and quota set
+    /// memberships if the stored record is still `stored`; with `quota`, a write to an empty key
+    /// must also fit in its caps.
+    private static func apply(
+        _ field: String, room: String, stored: String?, before: DelayedLeaveJob?, after: DelayedLeaveJob?, quota: JobQuota = .unlimited,
+        on connection: Connection
+    ) throws(Failure) -> Application {
+        let indexFields = { (job: DelayedLeaveJob?) in (job?.allIdentities ?? []).map { JobKey(room: room, identity: $0).storageName } }
+        let oldFields = indexFields(before)
+        let owner = after?.ownerUserID ?? ""
+        var arguments = ["EVAL", applyScript, "7", jobsKey, dueKey, identitiesKey]
+        arguments += [
+            userJobsPrefix + (before?.ownerUserID ?? ""), serverJobsPrefix + (before?.serverName ?? ""),
+            userJobsPrefix + owner, serverJobsPrefix + (after?.serverName ?? ""),
+        ]
+        arguments += [field, stored == nil ? "0" : "1", stored ?? "", after == nil ? "0" : "1", after?.record() ?? ""]
+        arguments += [after?.nextDue.map { String($0) } ?? "", (before?.ownerUserID ?? "").isEmpty ? "0" : "1", owner.isEmpty ? "0" : "1"]
+        arguments += [owner.isEmpty ? "" : quota.perUser.map { String($0) } ?? "", quota.perServer.map { String($0) } ?? ""]
+        arguments += [String(oldFields.count)] + oldFields + indexFields(after)
+        switch try connection.run(arguments).integer {
+        case 1: return .applied
+        case -1: return .refused(.user)
+        case -2: return .refused(.server)
+        default: return .conflict
+        }
+    }
+
+    /// KEYS: jobs, due, identities, old owner's set, old server's set, new owner's set, new server's
+    /// set. ARGV: field, stored exists (0/1), stored record, write (0/1, else delete), new record, due
+    /// score ('' = none), old job has an owner (0/1), new job has an owner (0/1), owner cap ('' =
+    /// none), server cap ('' = none), number of old index fields, old index fields, new index fields.
+    /// Old index entries are removed only while they still point at this job: the same identity may
+    /// meanwhile be another job's. The caps apply only when the key holds nothing (no replacement).
     private static let applyScript = """
         local current = redis.call('HGET', KEYS[1], ARGV[1])
         if (ARGV[2] == '1' and current ~= ARGV[3]) or (ARGV[2] == '0' and current) then
           return 0
         end
-        local oldCount = tonumber(ARGV[7])
-        for i = 8, 7 + oldCount do
+        local function live(set, cap)
+          local count = redis.call('SCARD', set)
+          if count < cap then
+            return count
+          end
+          for _, name in ipairs(redis.call('SMEMBERS', set)) do
+            if redis.call('HEXISTS', KEYS[1], name) == 0 then
+              redis.call('SREM', set, name)
+              count = count - 1
+            end
+          end
+          return count
+        end
+        if ARGV[2] == '0' and ARGV[4] == '1' then
+          if ARGV[9] ~= '' and live(KEYS[6], tonumber(ARGV[9])) >= tonumber(ARGV[9]) then
+            return -1
+          end
+          if ARGV[10] ~= '' and live(KEYS[7], tonumber(ARGV[10])) >= tonumber(ARGV[10]) then
+            return -2
+          end
+        end
+        local oldCount = tonumber(ARGV[11])
+        for i = 12, 11 + oldCount do
           if redis.call('HGET', KEYS[3], ARGV[i]) == ARGV[1] then
             redis.call('HDEL', KEYS[3], ARGV[i])
           end
+        end
+        if ARGV[2] == '1' then
+          if ARGV[7] == '1' then
+            redis.call('SREM', KEYS[4], ARGV[1])
+          end
+          redis.call('SREM', KEYS[5], ARGV[1])
         end
         if ARGV[4] == '0' then
           redis.call('HDEL', KEYS[1], ARGV[1])
@@ -176,10 +270,23 @@ public final class RedisJobStore: JobStore {
         else
           redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
         end
-        for i = 8 + oldCount, #ARGV do
+        if ARGV[8] == '1' then
+          redis.call('SADD', KEYS[6], ARGV[1])
+        end
+        redis.call('SADD', KEYS[7], ARGV[1])
+        for i = 12 + oldCount, #ARGV do
           redis.call('HSET', KEYS[3], ARGV[i], ARGV[1])
         end
         return 1
+        """
+
+    /// KEYS: jobs, due. ARGV: field, the unparsable record read. Takes it off the due index while
+    /// it is still that record, so that schedulers stop picking it up.
+    private static let unscheduleScript = """
+        if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+          redis.call('ZREM', KEYS[2], ARGV[1])
+        end
+        return 0
         """
 
     /// KEYS: jobs, identities. ARGV: `[room, identity]`. Returns `{}` (none), `{field}` (the job's
@@ -265,6 +372,9 @@ public final class RedisJobStore: JobStore {
                 case .command(let message):
                     idle.withLock { [connection] in $0.append(connection) }
                     throw JobStoreError("Redis: \(message)")
+                case .unparsable(let error):
+                    idle.withLock { [connection] in $0.append(connection) }
+                    throw error
                 case .connection(let message):
                     guard !reconnected else { throw JobStoreError("Redis: \(message)") }
                     reconnected = true
@@ -297,10 +407,13 @@ public final class RedisJobStore: JobStore {
         case connection(String)
         /// Redis answered with an error; the connection is fine.
         case command(String)
+        /// The record is unreadable; the connection is fine.
+        case unparsable(JobStoreError)
 
         var message: String {
             switch self {
             case .connection(let message), .command(let message): message
+            case .unparsable(let error): error.message
             }
         }
     }

@@ -15,15 +15,22 @@ public enum RetryPolicy {
     public static func next(
         after now: Int64, interval: Int64, sequenceStart: Int64, maxElapsed: Int64, retryAfter: Int64?, random: any RandomSource
     ) -> Decision {
+        // Every input may come from a stored record or a remote server (§13.5): an interval outside
+        // the policy's range is brought back into it, a clock that stepped back counts as no time
+        // elapsed, and the hint is compared with what is left, never added to before that.
+        let interval = interval.clamped(to: initialInterval...maximumInterval)
+        let elapsed = max(0, now.saturatingSubtracting(sequenceStart))
+        let remaining = maxElapsed.saturatingSubtracting(elapsed)
         let delay: Int64
         var nextInterval = min(Int64(Double(interval) * multiplier), maximumInterval)
         if let retryAfter {
+            guard retryAfter <= remaining else { return .giveUp }
             delay = max(0, retryAfter)
             nextInterval = initialInterval
         } else {
-            delay = Int64(Double(interval) * (0.5 + random.unitInterval()))
+            delay = Int64(saturating: Double(interval) * (0.5 + random.unitInterval()))
         }
-        if (now - sequenceStart) + delay > maxElapsed { return .giveUp }
-        return .retry(at: now + delay, nextInterval: nextInterval)
+        if delay > remaining { return .giveUp }
+        return .retry(at: now.saturatingAdding(delay), nextInterval: nextInterval)
     }
 }

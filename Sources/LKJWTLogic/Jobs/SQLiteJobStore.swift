@@ -9,7 +9,10 @@ import Synchronization
 public final class SQLiteJobStore: JobStore {
     /// The contract asks for at least 5 s.
     static let busyTimeoutMilliseconds: Int32 = 5_000
-    static let schemaVersion: Int64 = 1
+    static let schemaVersion: Int64 = 2
+    /// Additive steps from each older version to the next. A new file is created at version 1 and
+    /// goes through them like an old one, so there is one way to reach the current schema.
+    static let migrations: [(from: Int64, script: String)] = [(1, SQL.addJobSubjects)]
 
     public let name: String
     private let recoveryLockPath: String
@@ -34,28 +37,84 @@ public final class SQLiteJobStore: JobStore {
 
     public func update<Result: Sendable>(_ key: JobKey, _ body: (inout DelayedLeaveJob?) -> Result) throws(JobStoreError) -> Result {
         let storageName = key.storageName
-        return try locked("update") { connection throws(JobStoreError) in
-            try connection.immediateTransaction { () throws(JobStoreError) in
+        var unparsable: DelayedLeaveJob.RecordError?
+        let result = try locked("update") { connection throws(JobStoreError) -> Result? in
+            try connection.immediateTransaction { () throws(JobStoreError) -> Result? in
                 let record = try connection.rows(SQL.selectRecord, [.text(storageName)]) { $0.text(0) }.first ?? nil
-                var job = record.flatMap { try? DelayedLeaveJob(record: $0) }
+                var job: DelayedLeaveJob?
+                if let record {
+                    do throws(DelayedLeaveJob.RecordError) {
+                        job = try DelayedLeaveJob(record: record)
+                    } catch {
+                        // Left in place for an operator (or a newer version), but no longer due.
+                        try connection.execute(SQL.unscheduleJob, [.text(storageName)])
+                        unparsable = error
+                        return nil
+                    }
+                }
                 let before = job
                 let result = body(&job)
-                guard job != before else { return result }
-                try connection.execute(SQL.deleteIdentities, [.text(storageName)])
-                if var changed = job {
-                    changed.version = (before?.version ?? 0) + 1
-                    try connection.execute(
-                        SQL.upsertJob,
-                        [.text(storageName), .text(key.room), .text(key.identity), .text(changed.record()), changed.nextDue.map { .integer($0) } ?? .null])
-                    for identity in [key.identity] + changed.alternativeIdentities {
-                        try connection.execute(SQL.insertIdentity, [.text(key.room), .text(identity), .text(storageName)])
-                    }
-                } else {
-                    try connection.execute(SQL.deleteJob, [.text(storageName)])
-                }
+                if job != before { try Self.write(job, over: before, key: key, on: connection) }
                 return result
             }
         }
+        if let unparsable { throw .unparsable(key, unparsable) }
+        // Non-nil whenever the record parsed.
+        return result!
+    }
+
+    public func create(_ job: DelayedLeaveJob, quota: JobQuota) throws(JobStoreError) -> JobCreation {
+        let storageName = job.key.storageName
+        return try locked("create") { connection throws(JobStoreError) in
+            try connection.immediateTransaction { () throws(JobStoreError) -> JobCreation in
+                let record = try connection.rows(SQL.selectRecord, [.text(storageName)]) { $0.text(0) }.first ?? nil
+                var previous: DelayedLeaveJob?
+                let creation: JobCreation
+                if let record {
+                    do throws(DelayedLeaveJob.RecordError) {
+                        previous = try DelayedLeaveJob(record: record)
+                        creation = .replaced(jobID: previous?.jobID ?? "")
+                    } catch {
+                        creation = .replacedUnparsable(reason: error.description)
+                    }
+                } else {
+                    // The write lock of BEGIN IMMEDIATE is held: no other creation can slip in between.
+                    if let limit = quota.perUser, !job.ownerUserID.isEmpty,
+                        try Self.count(SQL.countOwnerJobs, job.ownerUserID, on: connection) >= limit
+                    {
+                        return .refused(.user)
+                    }
+                    if let limit = quota.perServer, try Self.count(SQL.countServerJobs, job.serverName, on: connection) >= limit {
+                        return .refused(.server)
+                    }
+                    creation = .created
+                }
+                try Self.write(job, over: previous, key: job.key, on: connection)
+                return creation
+            }
+        }
+    }
+
+    /// Writes (or deletes) the job with its index rows, one version after `before`.
+    private static func write(_ job: DelayedLeaveJob?, over before: DelayedLeaveJob?, key: JobKey, on connection: Connection) throws(JobStoreError) {
+        let storageName = key.storageName
+        try connection.execute(SQL.deleteIdentities, [.text(storageName)])
+        guard var changed = job else {
+            try connection.execute(SQL.deleteJob, [.text(storageName)])
+            return
+        }
+        changed.version = (before?.version ?? 0) + 1
+        try connection.execute(SQL.upsertJob, [
+            .text(storageName), .text(key.room), .text(key.identity), .text(changed.record()), changed.nextDue.map { .integer($0) } ?? .null,
+            .text(changed.ownerUserID), .text(changed.serverName),
+        ])
+        for identity in [key.identity] + changed.alternativeIdentities {
+            try connection.execute(SQL.insertIdentity, [.text(key.room), .text(identity), .text(storageName)])
+        }
+    }
+
+    private static func count(_ sql: String, _ value: String, on connection: Connection) throws(JobStoreError) -> Int {
+        Int(try connection.rows(sql, [.text(value)]) { $0.integer(0) }.first.flatMap { $0 } ?? 0)
     }
 
     public func key(room: String, identity: String) throws(JobStoreError) -> JobKey? {
@@ -155,16 +214,22 @@ public final class SQLiteJobStore: JobStore {
         try connection.execute("PRAGMA synchronous = NORMAL")
         try connection.immediateTransaction { () throws(JobStoreError) in
             try connection.execute(SQL.createMeta)
-            let version = try connection.rows(SQL.selectSchemaVersion) { $0.integer(0) }.first ?? nil
-            switch version {
-            case nil:
+            var version: Int64
+            if let stored = try connection.rows(SQL.selectSchemaVersion, [], { $0.integer(0) }).first ?? nil {
+                version = stored
+            } else {
                 try connection.executeScript(SQL.createSchema)
-                try connection.execute(SQL.insertSchemaVersion, [.integer(schemaVersion)])
-            case schemaVersion?:
-                break
-            case let version?:
+                try connection.execute(SQL.insertSchemaVersion, [.integer(1)])
+                version = 1
+            }
+            guard (1...schemaVersion).contains(version) else {
                 throw JobStoreError("database schema version \(version) is not supported (expected \(schemaVersion))")
             }
+            for migration in migrations where migration.from >= version {
+                try connection.executeScript(migration.script)
+                version = migration.from + 1
+            }
+            try connection.execute(SQL.updateSchemaVersion, [.integer(version)])
         }
     }
 
@@ -204,6 +269,7 @@ extension SQLiteJobStore {
         static let createMeta = "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)"
         static let selectSchemaVersion = "SELECT value FROM meta WHERE name = 'schema_version'"
         static let insertSchemaVersion = "INSERT INTO meta(name, value) VALUES('schema_version', ?1)"
+        static let updateSchemaVersion = "UPDATE meta SET value = ?1 WHERE name = 'schema_version'"
         /// Version 1. Without IF NOT EXISTS, so that a foreign database with such tables is refused.
         static let createSchema = """
             CREATE TABLE jobs(
@@ -215,12 +281,25 @@ extension SQLiteJobStore {
                 PRIMARY KEY(room, identity, storage_name));
             CREATE INDEX job_identities_storage_name ON job_identities(storage_name);
             """
+        /// 1 → 2: owner and server name beside the record, indexed, for the quotas of §13.4. Jobs of
+        /// version 1 had no owner; their server name is taken from their records.
+        static let addJobSubjects = """
+            ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+            ALTER TABLE jobs ADD COLUMN server_name TEXT NOT NULL DEFAULT '';
+            UPDATE jobs SET server_name = coalesce(json_extract(record, '$.Params.ServerName'), '') WHERE json_valid(record);
+            CREATE INDEX jobs_owner ON jobs(owner);
+            CREATE INDEX jobs_server_name ON jobs(server_name);
+            """
 
         static let selectRecord = "SELECT record FROM jobs WHERE storage_name = ?1"
         static let upsertJob = """
-            INSERT INTO jobs(storage_name, room, identity, record, next_due) VALUES(?1, ?2, ?3, ?4, ?5)
-            ON CONFLICT(storage_name) DO UPDATE SET record = excluded.record, next_due = excluded.next_due
+            INSERT INTO jobs(storage_name, room, identity, record, next_due, owner, server_name) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            ON CONFLICT(storage_name) DO UPDATE SET
+                record = excluded.record, next_due = excluded.next_due, owner = excluded.owner, server_name = excluded.server_name
             """
+        static let unscheduleJob = "UPDATE jobs SET next_due = NULL WHERE storage_name = ?1"
+        static let countOwnerJobs = "SELECT count(*) FROM jobs WHERE owner = ?1"
+        static let countServerJobs = "SELECT count(*) FROM jobs WHERE server_name = ?1"
         static let deleteJob = "DELETE FROM jobs WHERE storage_name = ?1"
         /// OR IGNORE: an alternative identity may repeat the main one.
         static let insertIdentity = "INSERT OR IGNORE INTO job_identities(room, identity, storage_name) VALUES(?1, ?2, ?3)"

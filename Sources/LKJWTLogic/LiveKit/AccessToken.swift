@@ -22,7 +22,7 @@ public struct AccessToken: Sendable {
     public init(issuer: String, identity: String?, issuedAt: Date, validity: Int64, grant: VideoGrant) {
         self.issuer = issuer
         self.identity = identity
-        self.issuedAt = Int64(issuedAt.timeIntervalSince1970.rounded(.down))
+        self.issuedAt = issuedAt.unixSeconds
         self.validity = validity
         self.grant = grant
     }
@@ -39,7 +39,7 @@ public struct AccessToken: Sendable {
         var members = [JSONMember("iss", .string(issuer))]
         if let identity { members.append(JSONMember("sub", .string(identity))) }
         members += [
-            JSONMember("exp", .integer(issuedAt + validity)),
+            JSONMember("exp", .integer(issuedAt.saturatingAdding(validity))),
             JSONMember("nbf", .integer(issuedAt)),
             JSONMember("iat", .integer(issuedAt)),
         ]

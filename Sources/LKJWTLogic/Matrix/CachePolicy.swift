@@ -14,21 +14,30 @@ public struct DiscoveryCachePolicy: Sendable {
 
     public init() {}
 
-    /// The lifetime `Cache-Control: max-age` or `Expires` ask for, within the bounds above.
+    /// The lifetime `Cache-Control: max-age` or `Expires` ask for, within the bounds above. Both are
+    /// remote numbers of any size: clamped in whole seconds before they become a duration (§13.5).
     func wellKnownLifetime(_ response: OutboundResponse, now: Date) -> Duration {
+        let maximumSeconds = wellKnownMaximum.components.seconds
         if let cacheControl = response.header("Cache-Control") {
             let directives = cacheControl.split(separator: ",").map { $0.trimmingSpaces().lowercased() }
             if directives.contains("no-store") || directives.contains("no-cache") { return .zero }
-            if let maxAge = directives.first(where: { $0.hasPrefix("max-age=") }).flatMap({ Int64($0.dropFirst(8)) }) {
-                return min(.seconds(max(0, maxAge)), wellKnownMaximum)
+            if let maxAge = directives.first(where: { $0.hasPrefix("max-age=") }).flatMap({ Int64(saturatingDigits: $0.dropFirst(8)) }) {
+                return .seconds(maxAge.clamped(to: 0...maximumSeconds))
             }
         }
         if let expires = response.header("Expires") {
             // An unparsable Expires means "already expired" (RFC 9111 §5.3).
             guard let date = HTTPDate.parse(expires) else { return .zero }
-            return min(.seconds(max(0, Int64(date.timeIntervalSince(now)))), wellKnownMaximum)
+            return .seconds(Int64(saturating: date.timeIntervalSince(now)).clamped(to: 0...maximumSeconds))
         }
         return wellKnownDefault
+    }
+
+    /// How long an SRV answer is kept: its TTL (a remote number; RFC 2181 §8 makes a TTL above
+    /// 2^31 − 1 mean 0), at most as long as a well-known answer.
+    func srvLifetime(ttl: Int) -> Duration {
+        guard ttl >= 0, ttl <= Int(Int32.max) else { return .zero }
+        return .seconds(Int64(ttl).clamped(to: 0...wellKnownMaximum.components.seconds))
     }
 }
 

@@ -62,7 +62,9 @@ public struct DelayedEventClient: Sendable {
     }
 
     /// Milliseconds to wait from `Retry-After` (seconds or HTTP date), else the body's `retry_after_ms`
-    /// rounded up to whole seconds; nil when neither is usable. The header wins.
+    /// rounded up to whole seconds; nil when neither is usable. The header wins. Any size of number
+    /// is accepted and saturates at `Int64.max` (§13.5): the retry policy compares it with the time
+    /// the activity has left.
     static func retryAfter(_ response: OutboundResponse, now: Date) -> Int64? {
         if let header = response.header("Retry-After")?.trimmingSpaces() {
             var digits = Substring(header)
@@ -71,16 +73,19 @@ public struct DelayedEventClient: Sendable {
                 negative = sign == "-"
                 digits = digits.dropFirst()
             }
-            if !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
-                guard let seconds = Int64(digits) else { return nil }
-                return negative ? 0 : seconds.multipliedReportingOverflow(by: 1000).partialValue
+            if let seconds = Int64(saturatingDigits: digits) {
+                return negative ? 0 : seconds.saturatingMultiplied(by: 1000)
             }
             if let date = HTTPDate.parse(header) {
-                return max(0, Int64(date.timeIntervalSince(now).rounded(.towardZero))) * 1000
+                return max(0, Int64(saturating: date.timeIntervalSince(now))).saturatingMultiplied(by: 1000)
             }
         }
-        if let milliseconds = (try? JSONParser.parse(response.body))?["retry_after_ms"]?.int64Value, milliseconds > 0 {
-            return (milliseconds + 999) / 1000 * 1000
+        // An integer literal only: a fraction, an exponent or a sign makes the hint unusable.
+        if case .number(let literal)? = (try? JSONParser.parse(response.body))?["retry_after_ms"],
+            let milliseconds = Int64(saturatingDigits: Substring(literal)), milliseconds > 0
+        {
+            let seconds = milliseconds / 1000 + (milliseconds % 1000 == 0 ? 0 : 1)
+            return seconds.saturatingMultiplied(by: 1000)
         }
         return nil
     }

@@ -147,7 +147,7 @@ public final class ServerResolver: Sendable {
             let recordName = service + name
             switch srv.lookup(recordName) {
             case .records(let records, let ttl):
-                return (.records(name: recordName, records), .seconds(ttl))
+                return (.records(name: recordName, records), policy.srvLifetime(ttl: ttl))
             case .notFound:
                 reasons.append("\(recordName): no records")
             case .failure(let reason):

@@ -31,8 +31,21 @@ public struct Deadline: Sendable {
 }
 
 extension Duration {
+    /// Saturating: cache lifetimes and timeouts may derive from remote numbers (§13.5).
     public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return seconds.saturatingMultiplied(by: 1000).saturatingAdding(attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+extension Date {
+    /// Unix milliseconds, rounded down; saturating, since a clock (or a test clock) is outside input too.
+    public var unixMilliseconds: Int64 {
+        Int64(saturating: (timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    /// Unix seconds, rounded down; saturating.
+    public var unixSeconds: Int64 {
+        Int64(saturating: timeIntervalSince1970.rounded(.down))
     }
 }
