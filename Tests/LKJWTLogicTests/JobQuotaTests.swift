@@ -53,7 +53,7 @@ struct JobQuotaTests {
         }
         let service = AuthorizationService(
             configuration: Configuration(liveKitURL: "wss://sfu.example.com", apiKey: "k", apiSecret: "s", accessPolicy: policy),
-            dependencies: .init(http: http, clock: FixedClock(), delegation: delegation),
+            dependencies: .init(http: http, clock: FixedClock(), delegation: delegation, addressRules: .unrestricted),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         for path in ["/get_token", "/delegate_delayed_leave"] {
             let body = AuthorizationServiceTests.tokenBody(extra: #","delay_id":"syd_1","delay_timeout":8000"#)
