@@ -1,7 +1,7 @@
 import LKJWTLogic
 
-/// TEMPORARY — delete this file and its two calls in RetryAfterFuzzing.swift once the `numbers` branch
-/// (saturating arithmetic for hints, issue 7 point 4) is merged. Inputs that trap or wrap in
+/// TEMPORARY — delete this file and its calls (RetryAfterFuzzing.swift, JobRecordFuzzing.swift) once the
+/// `numbers` branch (saturating arithmetic for hints and stored times, issue 7 point 4) is merged. Inputs that trap or wrap in
 /// DelayedEventClient.retryAfter / RetryPolicy.next on main 67dc315, which `numbers` fixes: skipped
 /// here so that the fuzzer looks for other findings meanwhile.
 enum KnownOverflows {
@@ -20,5 +20,18 @@ enum KnownOverflows {
     /// `(now − sequenceStart) + delay` traps for hints near Int64.max.
     static func retryPolicyTraps(hint: Int64?) -> Bool {
         (hint ?? 0) > Int64.max / 2
+    }
+}
+
+extension KnownOverflows {
+    /// Stored times far from now make JobMachine's differences (`deadline − now`, `now − sequenceStart`,
+    /// `restartedAt + delayTimeout`) trap.
+    /// Skipped: any stored number beyond ±2^50 ms (35,000 years).
+    static func jobMachineTraps(_ job: DelayedLeaveJob) -> Bool {
+        var numbers = [job.delayTimeout, job.version, job.waitingTimerDue ?? 0, job.restartDeadline ?? 0]
+        for activity in [job.lookup, job.restart, job.send].compactMap({ $0 }) {
+            numbers += [activity.due, activity.interval, activity.sequenceStart ?? 0, activity.maxElapsed, activity.claim?.expires ?? 0]
+        }
+        return numbers.contains { $0.magnitude > 1 << 50 }
     }
 }
