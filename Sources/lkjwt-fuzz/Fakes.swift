@@ -63,6 +63,10 @@ enum FuzzService {
     static func respondChecked(_ request: Request) -> Response {
         let response = service.respond(to: request)
         invariant((200...599).contains(response.status), "status \(response.status)")
+        for header in response.headers {
+            // A request value echoed into a header (CORS) must not be able to start a header of its own.
+            invariant(!(header.name + header.value).utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 }, "header \(header.name) breaks the line")
+        }
         let contentType = response.headers.last { $0.name.lowercased() == "content-type" }?.value ?? ""
         if contentType.hasPrefix("application/json"), !response.body.isEmpty {
             let body = try? JSONParser.parse(response.body)
