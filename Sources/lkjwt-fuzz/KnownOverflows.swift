@@ -1,12 +1,12 @@
 import LKJWTLogic
 
-/// TEMPORARY — delete this file and its calls (RetryAfterFuzzing.swift, JobRecordFuzzing.swift) once the
-/// `numbers` branch (saturating arithmetic for hints and stored times, issue 7 point 4) is merged. Inputs that trap or wrap in
-/// DelayedEventClient.retryAfter / RetryPolicy.next on main 67dc315, which `numbers` fixes: skipped
-/// here so that the fuzzer looks for other findings meanwhile.
+/// TEMPORARY — delete this file and its three calls (RetryAfterFuzzing.swift, JobRecordFuzzing.swift)
+/// once the `numbers` branch (overflow-safe arithmetic for hints and stored times, issue 7 point 4,
+/// contract §13.5) is merged. Inputs that trap or wrap on main 67dc315 are skipped here, so that the
+/// fuzzer keeps looking for other findings meanwhile.
 enum KnownOverflows {
-    /// `Retry-After` seconds × 1000 wraps above Int64.max / 1000; `retry_after_ms` + 999 traps above
-    /// Int64.max − 999.
+    /// DelayedEventClient.retryAfter: `Retry-After` seconds × 1000 wraps above Int64.max / 1000 (to a
+    /// negative hint); `retry_after_ms` + 999 traps above Int64.max − 999.
     static func retryAfterTraps(header: String?, body: [UInt8]) -> Bool {
         if let header {
             var digits = Substring(header.filter { $0 != " " && $0 != "\t" })
@@ -17,16 +17,14 @@ enum KnownOverflows {
         return false
     }
 
-    /// `(now − sequenceStart) + delay` traps for hints near Int64.max.
+    /// RetryPolicy.next: `(now − sequenceStart) + delay` traps for hints near Int64.max.
     static func retryPolicyTraps(hint: Int64?) -> Bool {
         (hint ?? 0) > Int64.max / 2
     }
-}
 
-extension KnownOverflows {
-    /// Stored times far from now make JobMachine's differences (`deadline − now`, `now − sequenceStart`,
-    /// `restartedAt + delayTimeout`) trap.
-    /// Skipped: any stored number beyond ±2^50 ms (35,000 years).
+    /// JobMachine on a stored job: differences such as `deadline − now` in sendWindow (seen with
+    /// `RestartDeadline` −2^63) or `now − sequenceStart` trap. Skipped: any stored number beyond
+    /// ±2^50 ms (35,000 years).
     static func jobMachineTraps(_ job: DelayedLeaveJob) -> Bool {
         var numbers = [job.delayTimeout, job.version, job.waitingTimerDue ?? 0, job.restartDeadline ?? 0]
         for activity in [job.lookup, job.restart, job.send].compactMap({ $0 }) {
