@@ -4,7 +4,10 @@ import PackageDescription
 let package = Package(
     name: "lkjwt-fcgi",
     products: [
-        .executable(name: "lkjwt-fcgi", targets: ["lkjwt-fcgi"])
+        .executable(name: "lkjwt-fcgi", targets: ["lkjwt-fcgi"]),
+        // libFuzzer targets for every parser of outside input (scripts/fuzz); in an ordinary build a
+        // replayer of inputs through the same checks.
+        .executable(name: "lkjwt-fuzz", targets: ["lkjwt-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -58,6 +61,13 @@ let package = Package(
                 "LKJWTLogic",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "lkjwt-fuzz",
+            dependencies: [
+                "LKJWTLogic",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

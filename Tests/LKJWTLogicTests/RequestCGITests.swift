@@ -13,6 +13,8 @@ struct RequestCGITests {
         (["SCRIPT_NAME": "", "PATH_INFO": "/sfu/get", "REQUEST_URI": "/lk/sfu/get?x=1"], "/sfu/get"),
         // Neither: the decoded path of REQUEST_URI.
         (["REQUEST_URI": "/pre%66ix/get%5Ftoken?a=%2F"], "/prefix/get_token"),
+        // Found by the cgi fuzz target: a sign is not a hex digit ("%+f" was decoded as 0x0F).
+        (["REQUEST_URI": "/healthz%+f%-0%2"], "/healthz%+f%-0%2"),
         ([:], ""),
     ])
     func path(parameters: [String: String], expected: String) {

@@ -20,7 +20,8 @@ public struct SystemSRVResolver: SRVResolver {
         }
     }
 
-    private static func parse(_ message: UnsafePointer<UInt8>, length: Int) -> SRVAnswer {
+    /// Package access: the fuzz targets feed it raw DNS messages.
+    package static func parse(_ message: UnsafePointer<UInt8>, length: Int) -> SRVAnswer {
         var handle = ns_msg()
         guard ns_initparse(message, Int32(length), &handle) == 0 else { return .failure("malformed DNS answer") }
         var records: [SRVRecord] = []

@@ -25,7 +25,8 @@ extension Request {
         var bytes: [UInt8] = []
         var input = Array(text.utf8)[...]
         while let byte = input.popFirst() {
-            if byte == UInt8(ascii: "%"), input.count >= 2,
+            // Two hex digits exactly: UInt8(_:radix:) alone would also take a sign, "%+f" as 0x0F.
+            if byte == UInt8(ascii: "%"), input.count >= 2, input.prefix(2).allSatisfy({ $0 < 0x80 && Character(Unicode.Scalar($0)).isHexDigit }),
                 let value = UInt8(String(decoding: input.prefix(2), as: UTF8.self), radix: 16)
             {
                 bytes.append(value)

@@ -2,9 +2,9 @@ import Glibc
 
 /// RFC 3339 timestamps as upstream writes `RestartedAt` (Go's time.Time JSON): fractional seconds
 /// and any offset on input, UTC with milliseconds on output.
-enum RFC3339 {
+package enum RFC3339 {
     /// Built from bytes: every log line carries one, so this is on the hot path of every request.
-    static func format(milliseconds: Int64) -> String {
+    package static func format(milliseconds: Int64) -> String {
         var seconds = time_t(milliseconds.floorDivided(by: 1000))
         var parts = tm()
         gmtime_r(&seconds, &parts)
@@ -30,7 +30,7 @@ enum RFC3339 {
     }
 
     /// Unix milliseconds, or nil.
-    static func parse(_ text: String) -> Int64? {
+    package static func parse(_ text: String) -> Int64? {
         let bytes = Array(text.utf8)
         func number(_ range: Range<Int>) -> Int32? {
             guard range.upperBound <= bytes.count, range.allSatisfy({ bytes[$0] >= 48 && bytes[$0] <= 57 }) else { return nil }
@@ -60,7 +60,8 @@ enum RFC3339 {
         if bytes[index] == 90 || bytes[index] == 122 {
             guard index + 1 == bytes.count else { return nil }
         } else if bytes[index] == 43 || bytes[index] == 45, index + 6 == bytes.count, bytes[index + 3] == 58,
-            let offsetHours = number(index + 1..<index + 3), let offsetMinutes = number(index + 4..<index + 6)
+            let offsetHours = number(index + 1..<index + 3), let offsetMinutes = number(index + 4..<index + 6),
+            offsetHours < 24, offsetMinutes < 60
         {
             offsetSeconds = Int64(offsetHours) * 3600 + Int64(offsetMinutes) * 60
             if bytes[index] == 45 { offsetSeconds = -offsetSeconds }
@@ -75,8 +76,14 @@ enum RFC3339 {
         parts.tm_hour = hour
         parts.tm_min = minute
         parts.tm_sec = second
-        return (Int64(timegm(&parts)) - offsetSeconds) * 1000 + fraction
+        let milliseconds = (Int64(timegm(&parts)) - offsetSeconds) * 1000 + fraction
+        // An offset or leap second can carry a time past year 9999 or before year 0, which `format`
+        // (four-digit years, as Go writes them) could not write back.
+        return representable.contains(milliseconds) ? milliseconds : nil
     }
+
+    /// 0000-01-01T00:00:00.000Z through 9999-12-31T23:59:59.999Z.
+    static let representable: ClosedRange<Int64> = -62_167_219_200_000...253_402_300_799_999
 }
 
 extension Int64 {
