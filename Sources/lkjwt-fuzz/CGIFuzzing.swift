@@ -21,7 +21,10 @@ enum CGIFuzzing {
             if let limit {
                 invariant((0...Request.maximumBodySize + 1).contains(limit), "read limit \(limit) for Content-Length \(contentLength ?? "nil")")
             }
-            if let declared = contentLength.flatMap(Int.init), (0...Request.maximumBodySize).contains(declared) {
+            // Only plain digits declare a length; a sign ("-1" from Caddy, "-0") means "not declared".
+            if let text = contentLength, !text.isEmpty, text.utf8.allSatisfy({ (48...57).contains($0) }),
+                let declared = Int(text), (0...Request.maximumBodySize).contains(declared)
+            {
                 invariant(limit == declared, "Content-Length \(declared) read as limit \(String(describing: limit))")
             }
             let request = Request(cgiParameters: parameters, body: readBody(stream, limit: limit))

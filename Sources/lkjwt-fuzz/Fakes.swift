@@ -55,7 +55,7 @@ enum FuzzService {
             liveKitURL: "wss://sfu.example.com", apiKey: "devkey", apiSecret: "devsecret", accessPolicy: .servers([fullServer]))
         return AuthorizationService(
             configuration: configuration,
-            dependencies: .init(http: http, clock: FixedClock(), srv: FixedSRVResolver(answer: .notFound), random: FixedRandomSource(), delegation: Delegation()),
+            dependencies: .init(http: http, clock: FixedClock(), srv: FixedSRVResolver(answer: .notFound), random: FixedRandomSource(), delegation: Delegation(), addressRules: configuration.outboundAddressRules),
             logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
     }()
 

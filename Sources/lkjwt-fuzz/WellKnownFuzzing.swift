@@ -39,7 +39,7 @@ enum WellKnownFuzzing {
             if case .resolved(let baseURL) = csAPI.resolve("example.org") {
                 invariant(!baseURL.isEmpty, "empty base URL")
                 invariant(csAPI.resolve("example.org") == .resolved(baseURL: baseURL), "the cached answer differs")
-                _ = DelayedEventClient(http: http, clock: FixedClock()).perform(.send, delayID: "syd_abc", baseURL: baseURL)
+                _ = DelayedEventClient(http: http, clock: FixedClock()).perform(.send, delayID: "syd_abc", baseURL: baseURL, serverName: "example.org")
             }
         }
 }
