@@ -516,3 +516,38 @@ def test_a_job_that_expired_while_its_only_worker_was_down_is_purged_at_a_warm_s
         assert "Recovered stored jobs" not in log
         assert any("skipping expired stored job" in line and member.identity in line for line in log.splitlines()), log[-2000:]
         assert time.monotonic() - killed_at < 5
+
+
+def test_a_worker_back_from_a_pause_has_its_late_result_discarded(store, make_stack, scenario_for, cs_api):
+    """The owner of a restart claim is frozen (SIGSTOP) while its restart is at the homeserver, long
+    enough for its liveness record to lapse: another worker takes the restart over. Thawed (SIGCONT),
+    the frozen worker gets its answer and writes it back late; that write is discarded (the claim is
+    no longer its own), and the job carries on in rhythm: restarts every 2.4 s, then one send."""
+    stack = make_stack(store, workers=4)
+    scenario = scenario_for(stack)
+    for attempt in range(REPEAT):
+        member = scenario.member("get_token")
+        delay_id = scenario.delay_id(f"p{attempt}")
+        cs_api.script(delay_id, "restart", slow(OK, 0.3), OK)
+        delegation = scenario.delegate(member, 3000, delay_id)
+        scenario.join(member)
+        [taken] = cs_api.wait_for_calls(delay_id, "restart", 1, timeout=3)
+        record = scenario.job(member)
+        frozen = owner_pid(record["Engine"]["Restart"]["Claim"]["Owner"])
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            takeover = cs_api.wait_for_calls(delay_id, "restart", 2, timeout=3)[1]
+        finally:
+            os.kill(frozen, signal.SIGCONT)
+        assert takeover.arrived - taken.arrived < 3.0
+        # The thawed worker's late write-back must not disturb the rhythm the taker set.
+        restarts = cs_api.wait_for_calls(delay_id, "restart", 4, timeout=6)
+        for earlier, later in zip(restarts[1:], restarts[2:]):
+            assert 0.8 * 3 - EARLY <= later.arrived - earlier.arrived <= 0.8 * 3 + LATE, gaps(restarts)
+        assert pid_alive(frozen) and frozen in stack.pool.worker_pids()
+        scenario.leave(member)
+        scenario.wait_sent(delegation, timeout=3)
+        scenario.wait_job_gone(member)
+        sleep_until(time.monotonic() + 0.5)
+        assert len(cs_api.sends(delay_id)) == 1
+    assert "level=error" not in stack.stderr(), [l for l in stack.stderr().splitlines() if "level=error" in l][:5]
