@@ -282,12 +282,15 @@ class WorkerPool:
 
     STARTED = "Starting service"
 
-    def __init__(self, env: dict, directory: Path, socket_path: Path, *, name: str, workers: int = 4, threads: int = 4):
+    def __init__(self, env: dict, directory: Path, socket_path: Path, *, name: str, workers: int = 4, threads: int = 4,
+                 respawns: int | None = None):
         self.name = name
         self.workers = workers
         self.upstream = f"unix:{socket_path}"
+        # multiwatch gives a child up after 3 deaths within 10 s unless told otherwise (-r).
+        retries = ["-r", str(respawns)] if respawns is not None else []
         argv = ["spawn-fcgi", "-n", "-s", str(socket_path), "-M", "0600", "--",
-                MULTIWATCH, "-f", str(workers), "--", str(lkjwt.BINARY), "--threads", str(threads)]
+                MULTIWATCH, "-f", str(workers), *retries, "--", str(lkjwt.BINARY), "--threads", str(threads)]
         self.process = Process(name, argv, env, directory)
         self.started_at = time.monotonic()
         wait_until(lambda: not self.process.running() or len(self.worker_pids()) == workers,
@@ -353,13 +356,15 @@ class ServiceClient:
 class JobsStack:
     """N workers sharing `store`, nginx (the repository's location snippet) in front."""
 
-    def __init__(self, directory: Path, env: dict, store, *, name: str = "workers", workers: int = 4, threads: int = 4):
+    def __init__(self, directory: Path, env: dict, store, *, name: str = "workers", workers: int = 4, threads: int = 4,
+                 respawns: int | None = None):
         self.directory = directory
         self.env = env
         self.store = store
         self.name = name
         self.workers = workers
         self.threads = threads
+        self.respawns = respawns
         self.socket_path = directory / f"{name}.sock"
         self.generation = 0
         self.pools: list[WorkerPool] = []
@@ -373,7 +378,7 @@ class JobsStack:
         assert self.pool is None, "the workers are running"
         self.generation += 1
         self.pool = WorkerPool(self.env, self.directory, self.socket_path, name=f"{self.name}-{self.generation}",
-                               workers=self.workers, threads=self.threads)
+                               workers=self.workers, threads=self.threads, respawns=self.respawns)
         self.pools.append(self.pool)
         return self.pool
 

@@ -13,11 +13,12 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
 from fakes.client_server_api import NOT_FOUND, OK, slow
-from jobs_support import (ENDPOINTS, HEARTBEAT_TIMEOUT_SECONDS, LEASE_SECONDS, STORES, CGIStack, Delegation,
+from jobs_support import (ENDPOINTS, HEARTBEAT_TIMEOUT_SECONDS, STORES, CGIStack, Delegation,
                           JobsStack, Scenario, WorkerPool, claim_owners, gaps, job_id, job_state, jobs_environment,
                           open_store, owner_pid, pid_alive, run_cgi, sleep_until, token_body)
 from jobs_support import cs_api, logs_on_failure, participant_sfu, redis_server  # noqa: F401 (fixtures)
@@ -38,9 +39,9 @@ def make_stack(peers, cs_api, participant_sfu, tmp_path):
     """Four workers (by default) sharing `store`, nginx in front; all stopped after the test."""
     stacks = []
 
-    def make(store, *, workers: int = 4, **overrides) -> JobsStack:
+    def make(store, *, workers: int = 4, respawns: int | None = None, **overrides) -> JobsStack:
         env = jobs_environment(peers.full, peers.ca_file, participant_sfu, cs_api, store, **overrides)
-        stack = JobsStack(tmp_path, env, store, name=f"workers{len(stacks)}", workers=workers)
+        stack = JobsStack(tmp_path, env, store, name=f"workers{len(stacks)}", workers=workers, respawns=respawns)
         stacks.append(stack)
         return stack
 
@@ -131,8 +132,8 @@ def test_every_delayed_event_is_sent_exactly_once_across_four_workers(store, mak
     """20 jobs through all three endpoints, token requests and webhooks spread over four workers by
     nginx; members that never connect, that are found by lookup and vanish silently, that come and go
     by webhook. One worker is SIGKILLed while its send is in flight at the homeserver (multiwatch
-    respawns it): its claim protects the send for the 30 s lease, then another worker finishes the
-    job (the homeserver answers 404 to the repeat). Every delayed event is sent exactly once."""
+    respawns it): its claim is taken over within 1.5 s (§8.10 rule 4, rev. 2) and another worker
+    finishes the job (the homeserver answers 404 to the repeat). Every delayed event is sent exactly once."""
     stack = make_stack(store, workers=4)
     scenario = scenario_for(stack)
     pool = stack.pool
@@ -193,7 +194,7 @@ def test_every_delayed_event_is_sent_exactly_once_across_four_workers(store, mak
 
         everything_done = lambda: (all(cs_api.accepted_sends(d.delay_id) for d in delegations)
                                    and all(scenario.job(d.member) is None for d in delegations))
-        wait_until(everything_done, "every delayed event sent and every job finished", timeout=LEASE_SECONDS + 20)
+        wait_until(everything_done, "every delayed event sent and every job finished", timeout=20)
         sleep_until(time.monotonic() + 1.0)  # anything still on its way would arrive now
     finally:
         sampling.set()
@@ -217,7 +218,7 @@ def test_every_delayed_event_is_sent_exactly_once_across_four_workers(store, mak
     first, repeat = cs_api.sends(victim_id)
     assert (first.arrived, first.status) == (in_flight.arrived, 200)
     assert repeat.status == 404, "the repeated send must meet the already-sent event"
-    assert repeat.arrived - first.arrived >= LEASE_SECONDS - 5, "nobody may take over a claim before its lease expires"
+    assert repeat.arrived - killed_at <= TAKEOVER_SECONDS + LATE, "the dead worker's claim must be taken over at once"
     # The other three workers lived on; the fourth is new; every worker took part in the work.
     survivors = [pid for pid in pool.initial_pids if pid != holder]
     assert all(pid_alive(pid) for pid in survivors)
@@ -236,7 +237,8 @@ def test_jobs_survive_a_restart_of_all_workers(store, make_stack, scenario_for, 
     """SIGTERM to every worker, started again within 15 s: a warm start, nothing recovered. A connected
     job keeps being restarted in time, a waiting one reacts to participant_joined (restart) and
     participant_left (send). A job created by a plain-CGI request meanwhile, whose delay ran out while
-    no worker ran, is not purged (warm start) but sent at once by its overdue waiting timer."""
+    no worker ran, is deleted at the start without any call, warm as it is (§8.11 rev. 2): the
+    homeserver has sent the event itself."""
     stack = make_stack(store, workers=4)
     scenario = scenario_for(stack)
     connected, waiting, by_cgi = scenario.member("get_token"), scenario.member("delegate"), scenario.member("sfu_get")
@@ -259,8 +261,9 @@ def test_jobs_survive_a_restart_of_all_workers(store, make_stack, scenario_for, 
 
     stack.start_workers()
     assert time.monotonic() - stopped_at < HEARTBEAT_TIMEOUT_SECONDS
-    [send] = scenario.wait_sent(late, timeout=3)
-    assert send.arrived - stopped_at < HEARTBEAT_TIMEOUT_SECONDS
+    assert scenario.job(by_cgi) is None, "expired while no worker ran: purged at the start"
+    assert any("skipping expired stored job" in line and by_cgi.identity in line
+               for line in stack.pools[-1].stderr().splitlines())
     assert "Recovered stored jobs" not in stack.pools[-1].stderr()
     assert {id(member): job_id(scenario.job(member)) for member in (connected, waiting)} == ids, "a warm start resets nothing"
     # The connected member's event is restarted before it could fire (restart + 5 s).
@@ -271,12 +274,13 @@ def test_jobs_survive_a_restart_of_all_workers(store, make_stack, scenario_for, 
     assert cs_api.wait_for_calls(idle.delay_id, "restart", 1, timeout=3)[0].arrived - joined <= LATE
     scenario.leave(waiting)
     scenario.leave(connected, reason="SIGNAL_CLOSE")
-    for delegation in (on_call, idle, late):
+    for delegation in (on_call, idle):
         scenario.wait_sent(delegation, timeout=3)
         scenario.wait_job_gone(delegation.member)
     sleep_until(time.monotonic() + 1.0)
-    for delegation in (on_call, idle, late):
+    for delegation in (on_call, idle):
         assert len(cs_api.sends(delegation.delay_id)) == 1
+    assert cs_api.calls(late.delay_id) == []
 
 
 def test_cold_start_purges_expired_jobs_and_resumes_the_others(store, make_stack, scenario_for, cs_api, participant_sfu):
@@ -369,3 +373,181 @@ def test_jobs_runner_carries_out_the_jobs_of_a_cgi_deployment(store, peers, cs_a
             assert len(cs_api.sends(delegation.delay_id)) == 1
     finally:
         stack.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# A killed worker's claims (§8.10 rule 4, rev. 2) and jobs that expired while it was down (§8.11 rev. 2).
+# Each scenario runs REPEAT times on one stack (LKJWT_E2E_REPEAT=20 for the loop the issue asks for).
+
+REPEAT = int(os.environ.get("LKJWT_E2E_REPEAT", "2"))
+RESPAWNS = 10 * REPEAT  # workers are killed more often than multiwatch's default allows (3 in 10 s)
+TAKEOVER_SECONDS = 1.5  # a gone owner's claim is taken within this
+
+
+def kill_claim_holder(store, delegation, activity: str, pool: WorkerPool) -> int:
+    """SIGKILLs the worker whose claim on `activity` ("Restart", "Send") of the delegation's job is
+    stored now (the attempt has reached the homeserver, so the claim was written before)."""
+    record = store.job(delegation.member.alias, delegation.member.identity)
+    assert record is not None and "Claim" in record["Engine"].get(activity, {}), record
+    holder = owner_pid(record["Engine"][activity]["Claim"]["Owner"])
+    assert holder in pool.worker_pids(), (holder, pool.worker_pids())
+    os.kill(holder, signal.SIGKILL)
+    return holder
+
+
+def wait_respawned(pool: WorkerPool, killed: int) -> None:
+    wait_until(lambda: killed not in pool.worker_pids() and len(pool.worker_pids()) == pool.workers,
+               "multiwatch respawning the killed worker", timeout=15)
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_worker_killed_during_a_restart_does_not_hold_the_next_one_back(store, workers, make_stack, scenario_for,
+                                                                          cs_api):
+    """A connected job with delay_timeout 3 000 ms; the worker performing its restart is SIGKILLed
+    after the homeserver took the restart and before the worker could record it (the homeserver is
+    slow to answer), and multiwatch starts it again at once. The dead worker's claim must not wait
+    for its 30 s lease: the next restart arrives within 3 s of the previous one. Alone (the only
+    worker) and among four workers."""
+    stack = make_stack(store, workers=workers, respawns=RESPAWNS)
+    scenario = scenario_for(stack)
+    gaps_seen = []
+    for attempt in range(REPEAT):
+        member = scenario.member("get_token")
+        delay_id = scenario.delay_id(f"r{attempt}")
+        # The homeserver restarts the event on arrival and answers 400 ms later.
+        cs_api.script(delay_id, "restart", slow(OK, 0.4), OK)
+        delegation = scenario.delegate(member, 3000, delay_id)
+        scenario.join(member)
+        [taken] = cs_api.wait_for_calls(delay_id, "restart", 1, timeout=3)
+        killed = kill_claim_holder(store, delegation, "Restart", stack.pool)
+        killed_at = time.monotonic()
+        nxt = cs_api.wait_for_calls(delay_id, "restart", 2, timeout=3.5)[1]
+        gaps_seen.append(round(nxt.arrived - taken.arrived, 3))
+        assert nxt.arrived - taken.arrived < 3.0, f"attempt {attempt}: next restart {gaps_seen[-1]} s after the previous"
+        assert nxt.arrived - killed_at <= TAKEOVER_SECONDS + LATE, f"attempt {attempt}: taken over after {nxt.arrived - killed_at:.3f} s"
+        wait_respawned(stack.pool, killed)
+        scenario.leave(member)
+        scenario.wait_sent(delegation, timeout=3)
+        scenario.wait_job_gone(member)
+        assert len(cs_api.accepted_sends(delay_id)) == 1
+    print(f"{store.kind}, {workers} worker(s): restart gaps across the kill {gaps_seen}")
+    assert "level=error" not in stack.stderr(), [l for l in stack.stderr().splitlines() if "level=error" in l][:5]
+
+
+def test_a_worker_killed_right_after_a_restart_is_replaced_in_time(store, make_stack, scenario_for, cs_api):
+    """The issue's bad day: the only worker SIGKILLed the moment the homeserver has written its answer
+    to a restart (by the fake itself; mostly before the worker could record it) and started again at
+    once by multiwatch: the next restart still arrives within 3 s (delay_timeout) of the previous one."""
+    stack = make_stack(store, workers=1, respawns=RESPAWNS)
+    scenario = scenario_for(stack)
+    gaps_seen = []
+    for attempt in range(REPEAT):
+        member = scenario.member("delegate")
+        delay_id = scenario.delay_id(f"k{attempt}")
+        [worker] = stack.pool.worker_pids()
+        cs_api.script(delay_id, "restart", replace(OK, then=lambda victim=worker: os.kill(victim, signal.SIGKILL)), OK)
+        delegation = scenario.delegate(member, 3000, delay_id)
+        # Connected by its next participant lookup, not by a webhook: no request of ours is in flight
+        # at the worker when it is killed (nginx would answer it 502).
+        scenario.present(member)
+        [restart] = cs_api.wait_for_calls(delegation.delay_id, "restart", 1, timeout=4)
+        nxt = cs_api.wait_for_calls(delegation.delay_id, "restart", 2, timeout=3.5)[1]
+        gaps_seen.append(round(nxt.arrived - restart.arrived, 3))
+        assert nxt.arrived - restart.arrived < 3.0, f"attempt {attempt}: next restart {gaps_seen[-1]} s after the previous"
+        wait_respawned(stack.pool, worker)
+        scenario.leave(member)
+        scenario.wait_sent(delegation, timeout=3)
+        scenario.wait_job_gone(member)
+    print(f"{store.kind}: restart gaps across the kill {gaps_seen}")
+
+
+def test_a_worker_killed_during_a_send_yields_exactly_one_leave_event(store, make_stack, scenario_for, cs_api):
+    """Four workers; the one whose send is at the homeserver (slow to answer) is SIGKILLed. Another
+    takes the send over within 1.5 s; the homeserver, which already sent the event, answers it 404:
+    exactly one leave event, and the job is gone."""
+    stack = make_stack(store, workers=4, respawns=RESPAWNS)
+    scenario = scenario_for(stack)
+    for attempt in range(REPEAT):
+        member = scenario.member("sfu_get")
+        delay_id = scenario.delay_id(f"s{attempt}")
+        cs_api.script(delay_id, "send", slow(OK, 2.0), NOT_FOUND)
+        delegation = scenario.delegate(member, 3000, delay_id)
+        scenario.join(member)
+        cs_api.wait_for_calls(delay_id, "restart", 1, timeout=3)
+        scenario.leave(member)
+        [first] = cs_api.wait_for_calls(delay_id, "send", 1, timeout=3)
+        killed = kill_claim_holder(store, delegation, "Send", stack.pool)
+        killed_at = time.monotonic()
+        scenario.wait_job_gone(member, timeout=5)
+        sends = cs_api.sends(delay_id)
+        assert [call.status for call in sends] == [200, 404], f"attempt {attempt}: {sends}"
+        assert sends[1].arrived - killed_at <= TAKEOVER_SECONDS + LATE, f"attempt {attempt}: {sends[1].arrived - killed_at:.3f} s"
+        assert len(cs_api.accepted_sends(delay_id)) == 1
+        wait_respawned(stack.pool, killed)
+        assert first.arrived < killed_at
+
+
+def test_a_job_that_expired_while_its_only_worker_was_down_is_purged_at_a_warm_start(store, make_stack, scenario_for,
+                                                                                      cs_api, participant_sfu):
+    """§8.11 rev. 2: the only worker (and multiwatch) SIGKILLed; its job's delay_timeout (1 500 ms)
+    runs out while nothing runs; started again 1 s after that, with a heartbeat only seconds old (a
+    warm start): the job is deleted without any homeserver or SFU call."""
+    stack = make_stack(store, workers=1)
+    scenario = scenario_for(stack)
+    for attempt in range(REPEAT):
+        member = scenario.member("get_token")
+        delegation = scenario.delegate(member, 1500)
+        # After its first participant lookup (the member is not on the SFU), before its waiting timer.
+        wait_until(lambda: participant_sfu.lookups(member.alias, member.identity), "the first participant lookup", timeout=1)
+        sleep_until(delegation.finished + 0.2)
+        stack.pool.kill_all()
+        stack.pool = None
+        killed_at = time.monotonic()
+        assert job_state(scenario.job(member)) == "WaitingForInitialConnect"
+        lookups = len(participant_sfu.lookups(member.alias, member.identity))
+        sleep_until(delegation.finished + 1.5 + 1.0)
+        assert now_ms() - store.heartbeat() < HEARTBEAT_TIMEOUT_SECONDS * 1000, "the start must be a warm one"
+        pool = stack.start_workers()
+        assert scenario.job(member) is None, f"attempt {attempt}: the expired job survived the start"
+        sleep_until(time.monotonic() + 1.0)  # a send or lookup would have come by now
+        assert cs_api.calls(delegation.delay_id) == [], f"attempt {attempt}: the homeserver was called"
+        assert len(participant_sfu.lookups(member.alias, member.identity)) == lookups
+        log = pool.stderr()
+        assert "Recovered stored jobs" not in log
+        assert any("skipping expired stored job" in line and member.identity in line for line in log.splitlines()), log[-2000:]
+        assert time.monotonic() - killed_at < 5
+
+
+def test_a_worker_back_from_a_pause_has_its_late_result_discarded(store, make_stack, scenario_for, cs_api):
+    """The owner of a restart claim is frozen (SIGSTOP) while its restart is at the homeserver, long
+    enough for its liveness record to lapse: another worker takes the restart over. Thawed (SIGCONT),
+    the frozen worker gets its answer and writes it back late; that write is discarded (the claim is
+    no longer its own), and the job carries on in rhythm: restarts every 2.4 s, then one send."""
+    stack = make_stack(store, workers=4)
+    scenario = scenario_for(stack)
+    for attempt in range(REPEAT):
+        member = scenario.member("get_token")
+        delay_id = scenario.delay_id(f"p{attempt}")
+        cs_api.script(delay_id, "restart", slow(OK, 0.3), OK)
+        delegation = scenario.delegate(member, 3000, delay_id)
+        scenario.join(member)
+        [taken] = cs_api.wait_for_calls(delay_id, "restart", 1, timeout=3)
+        record = scenario.job(member)
+        frozen = owner_pid(record["Engine"]["Restart"]["Claim"]["Owner"])
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            takeover = cs_api.wait_for_calls(delay_id, "restart", 2, timeout=3)[1]
+        finally:
+            os.kill(frozen, signal.SIGCONT)
+        assert takeover.arrived - taken.arrived < 3.0
+        # The thawed worker's late write-back must not disturb the rhythm the taker set.
+        restarts = cs_api.wait_for_calls(delay_id, "restart", 4, timeout=6)
+        for earlier, later in zip(restarts[1:], restarts[2:]):
+            assert 0.8 * 3 - EARLY <= later.arrived - earlier.arrived <= 0.8 * 3 + LATE, gaps(restarts)
+        assert pid_alive(frozen) and frozen in stack.pool.worker_pids()
+        scenario.leave(member)
+        scenario.wait_sent(delegation, timeout=3)
+        scenario.wait_job_gone(member)
+        sleep_until(time.monotonic() + 0.5)
+        assert len(cs_api.sends(delay_id)) == 1
+    assert "level=error" not in stack.stderr(), [l for l in stack.stderr().splitlines() if "level=error" in l][:5]

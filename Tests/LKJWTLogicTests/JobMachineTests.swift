@@ -120,6 +120,83 @@ struct JobMachineTests {
         #expect(job?.state == .waitingForInitialConnect)
     }
 
+    // MARK: Takeover of a gone owner's claim (§8.10 rule 4, rev. 2)
+
+    @Test func aLiveOwnersClaimIsWaitedFor() throws {
+        var (job, _) = try Self.connectedJob(timeout: 3000)
+        let before = job
+        // "a" is alive: nothing is released, and nobody else may claim before the lease ends.
+        #expect(JobMachine.releaseClaims(&job, ofGoneOwners: ["someone-else"]).isEmpty)
+        #expect(job == before)
+        #expect(JobMachine.claimDueWork(&job, now: Self.start + 1_500, owner: "b", settings: Self.settings).work.isEmpty)
+        #expect(job?.nextDue == Self.start + Self.settings.lease)
+    }
+
+    @Test func aGoneOwnersClaimIsTakenAtOnce() throws {
+        var (job, _) = try Self.connectedJob(timeout: 3000)
+        let sequence = try #require(job?.restart)
+        #expect(JobMachine.releaseClaims(&job, ofGoneOwners: ["a"]) == [.restart])
+        #expect(job?.restart?.claim == nil)
+        // Due again now (not at the lease's end), for whoever polls first.
+        #expect(try #require(job?.nextDue) <= Self.start + 1_300)
+        let taken = JobMachine.claimDueWork(&job, now: Self.start + 1_300, owner: "b", settings: Self.settings).work
+        #expect(taken.map(\.kind) == [.restart])
+        #expect(taken.first?.claim.owner == "b")
+        // The same sequence goes on within the same E: no new deadline check, no new start.
+        #expect(job?.restart?.sequenceStart == sequence.sequenceStart)
+        #expect(job?.restart?.maxElapsed == sequence.maxElapsed)
+    }
+
+    @Test func anOwnerBackFromTheDeadHasItsLateWriteBackDiscarded() throws {
+        var (job, stale) = try Self.connectedJob(timeout: 3000)
+        JobMachine.releaseClaims(&job, ofGoneOwners: ["a"])
+        let random = FixedRandomSource(byte: 0)
+        // Released but not yet taken: the late result still finds no claim of its own.
+        var released = job
+        #expect(JobMachine.complete(&released, work: stale, outcome: .delayedEvent(.success), now: Self.start + 1_250, random: random, settings: Self.settings) == [.discarded])
+        #expect(released == job)
+        let taken = try #require(JobMachine.claimDueWork(&job, now: Self.start + 1_300, owner: "b", settings: Self.settings).work.first)
+        let beforeLateResult = job
+        #expect(JobMachine.complete(&job, work: stale, outcome: .delayedEvent(.notFound), now: Self.start + 1_400, random: random, settings: Self.settings) == [.discarded])
+        #expect(job == beforeLateResult, "a 404 the gone owner saw must not abort the job")
+        #expect(JobMachine.complete(&job, work: taken, outcome: .delayedEvent(.success), now: Self.start + 1_500, random: random, settings: Self.settings) == [.restarted])
+        #expect(job?.restartedAt == Self.start + 1_500)
+    }
+
+    @Test func releasingClaimsOnlyTouchesTheGoneOwners() throws {
+        var job: DelayedLeaveJob? = try Self.newJob(timeout: 60_000)
+        JobMachine.apply(.participantConnected, to: &job, now: Self.start)
+        job?.lookup?.claim = Claim(owner: "alive", expires: Self.start + 30_000)
+        job?.restart?.claim = Claim(owner: "gone", expires: Self.start + 30_000)
+        #expect(JobMachine.releaseClaims(&job, ofGoneOwners: ["gone"]) == [.restart])
+        #expect(job?.lookup?.claim?.owner == "alive")
+        #expect(job?.restart?.claim == nil)
+    }
+
+    // MARK: Start-up purge (§8.11 rev. 2)
+
+    @Test func expiredJobsAreStaleUnlessALiveOwnerOrARestartHoldsThem() throws {
+        var job = try Self.newJob(timeout: 1500)
+        let end = Self.start + 1500
+        #expect(!JobMachine.isExpired(job, now: end - 1, liveOwners: []))
+        #expect(JobMachine.isExpired(job, now: end, liveOwners: []))
+        // A lookup in flight at a live owner keeps it; at a gone one it does not.
+        job.lookup?.claim = Claim(owner: "alive", expires: end + 30_000)
+        #expect(!JobMachine.isExpired(job, now: end, liveOwners: ["alive"]))
+        #expect(JobMachine.isExpired(job, now: end, liveOwners: ["other"]))
+        // A claimed restart may have moved the event on without recording it: kept, whoever holds it.
+        job.lookup?.claim = nil
+        job.restart = Activity(due: end - 100, sequenceStart: end - 100, maxElapsed: 100, claim: Claim(owner: "gone", expires: end + 29_900))
+        #expect(!JobMachine.isExpired(job, now: end + 10_000, liveOwners: []))
+        // Numbers from a stored record cannot trap.
+        job.restart = nil
+        job.restartedAt = .max
+        job.delayTimeout = .max
+        #expect(!JobMachine.isExpired(job, now: end, liveOwners: []))
+        job.delayTimeout = 0
+        #expect(JobMachine.isExpired(job, now: end, liveOwners: []))
+    }
+
     @Test func lookupSuccessConnectsAndStartsSanityChecks() throws {
         var job: DelayedLeaveJob? = try Self.newJob(timeout: 60_000)
         let settings = JobMachine.Settings(sanityInterval: 30_000)

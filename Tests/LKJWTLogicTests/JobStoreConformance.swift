@@ -27,6 +27,9 @@ struct JobStoreConformance {
         try dueOrdering()
         try claimsCountAsDueWhenTheyExpire()
         try heartbeat()
+        try livenessRecords()
+        try claimsOfLiveOwnersAreWaitedForAndThoseOfGoneOwnersTakenAtOnce()
+        try expiredJobsArePurgedUnlessHeld()
         try concurrentUpdatesAreAtomic()
         try recoveryLockExcludesOtherConnections()
         try createReportsWhatItReplaced()
@@ -226,6 +229,92 @@ struct JobStoreConformance {
         #expect(try secondConnection.newestHeartbeat() == 1_700_000_000_000)
         try secondConnection.writeHeartbeat(1_700_000_005_000)
         #expect(try store.newestHeartbeat() == 1_700_000_005_000)
+    }
+
+    func livenessRecords() throws {
+        #expect(try store.livenessRecords().isEmpty)
+        try store.renewLiveness(of: "123-abc", expires: 10_000)
+        try store.renewLiveness(of: "456-def", expires: 12_000)
+        #expect(try secondConnection.livenessRecords() == ["123-abc": 10_000, "456-def": 12_000])
+        try secondConnection.renewLiveness(of: "123-abc", expires: 20_000)
+        #expect(try store.livenessRecords()["123-abc"] == 20_000)
+        // An owner that renewed after the lapse was seen is kept; a lapsed one goes.
+        try store.removeLiveness(of: "123-abc", lapsedAt: 15_000)
+        try store.removeLiveness(of: "456-def", lapsedAt: 15_000)
+        #expect(try secondConnection.livenessRecords() == ["123-abc": 20_000])
+        try store.removeLiveness(of: "123-abc", lapsedAt: nil)
+        try store.removeLiveness(of: "never-seen", lapsedAt: nil)
+        #expect(try secondConnection.livenessRecords().isEmpty)
+    }
+
+    /// §8.10 rule 4 (rev. 2), through the store as the schedulers use it.
+    func claimsOfLiveOwnersAreWaitedForAndThoseOfGoneOwnersTakenAtOnce() throws {
+        let now: Int64 = 50_000
+        var held = Self.job("takeover", "held-by-live", due: 40_000)
+        held.waitingTimerDue = nil
+        held.lookup?.claim = Claim(owner: "live", expires: now + 29_000)
+        var orphan = Self.job("takeover", "held-by-gone", due: 40_000)
+        orphan.waitingTimerDue = nil
+        orphan.lookup?.claim = Claim(owner: "gone", expires: now + 28_000)
+        for job in [held, orphan] { try store.update(job.key) { $0 = job } }
+        try store.renewLiveness(of: "live", expires: now + 1_000)
+        try store.renewLiveness(of: "gone", expires: now - 100)
+        try store.renewLiveness(of: "me", expires: now - 100)
+        #expect(try secondConnection.dueKeys(now: now, limit: 10).isEmpty, "both claims are in their lease")
+
+        let lapsed = try secondConnection.lapsedOwners(now: now, except: "me")
+        #expect(lapsed == ["gone"])
+        let takenOver = try secondConnection.releaseClaims(of: lapsed, lapsedAt: now)
+        #expect(takenOver.map(\.job.key) == [orphan.key])
+        #expect(takenOver.first?.kinds == [.lookup])
+        #expect(takenOver.first?.owners == ["gone"])
+        // Live owner: wait. Gone owner: due at once, and forgotten.
+        #expect(try store.dueKeys(now: now, limit: 10) == [orphan.key])
+        #expect(try store.update(held.key) { $0?.lookup?.claim?.owner } == "live")
+        #expect(Set(try store.livenessRecords().keys) == ["live", "me"])
+
+        // The gone owner comes back with its result after "taker" claimed the lookup again.
+        let stale = JobMachine.Work(
+            kind: .lookup, key: orphan.key, jobID: orphan.jobID, identities: orphan.allIdentities, serverName: orphan.serverName,
+            delayID: orphan.delayID, claim: try #require(orphan.lookup?.claim))
+        let taken = try store.update(orphan.key) { job in
+            JobMachine.claimDueWork(&job, now: now + 10, owner: "taker", settings: JobMachine.Settings()).work
+        }
+        #expect(taken.map(\.claim.owner) == ["taker"])
+        let version = try store.update(orphan.key) { $0?.version }
+        let notes = try secondConnection.update(orphan.key) { job in
+            JobMachine.complete(&job, work: stale, outcome: .presence(.present), now: now + 20, random: FixedRandomSource(byte: 0), settings: JobMachine.Settings())
+        }
+        #expect(notes == [.discarded])
+        #expect(try store.update(orphan.key) { $0?.version } == version, "the late write-back changed the record")
+        #expect(try store.update(orphan.key) { $0?.state } == .waitingForInitialConnect)
+
+        for job in [held, orphan] { try store.delete(job.key) }
+        for owner in ["live", "me"] { try store.removeLiveness(of: owner, lapsedAt: nil) }
+    }
+
+    /// §8.11 rev. 2: expired jobs go at every start unless a live owner holds them.
+    func expiredJobsArePurgedUnlessHeld() throws {
+        let now: Int64 = 100_000
+        // restarted_at 500 + 8 000 ms: long expired at `now`.
+        let expired = Self.job("purge", "expired")
+        var heldByLive = Self.job("purge", "held-by-live")
+        heldByLive.lookup?.claim = Claim(owner: "live", expires: now + 20_000)
+        var heldByGone = Self.job("purge", "held-by-gone")
+        heldByGone.lookup?.claim = Claim(owner: "gone", expires: now + 20_000)
+        var current = Self.job("purge", "current")
+        current.restartedAt = now - 1_000
+        for job in [expired, heldByLive, heldByGone, current] { try store.update(job.key) { $0 = job } }
+        try store.renewLiveness(of: "live", expires: now + 1_000)
+        try store.renewLiveness(of: "gone", expires: now - 1)
+
+        let purged = try secondConnection.purgeExpiredJobs(now: now)
+        #expect(Set(purged.map(\.key)) == [expired.key, heldByGone.key])
+        #expect(Set(try store.allRecords().map(\.key)) == [heldByLive.key, current.key])
+        #expect(try secondConnection.purgeExpiredJobs(now: now).isEmpty)
+
+        for job in [heldByLive, current] { try store.delete(job.key) }
+        for owner in ["live", "gone"] { try store.removeLiveness(of: owner, lapsedAt: nil) }
     }
 
     /// Read-modify-write from many threads on two connections loses no update.

@@ -10,6 +10,7 @@ the scripted replies are used in order, the last one repeats.
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
@@ -24,6 +25,7 @@ class Reply:
     body: bytes = b"{}"
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0  # seconds before answering (the request has arrived and is recorded already)
+    then: Callable[[], None] | None = None  # called right after the answer was written (e.g. to kill the caller)
 
 
 OK = Reply(200)
@@ -197,6 +199,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
         except OSError:
             pass  # the caller went away (a killed worker)
+        if reply.then is not None:
+            reply.then()
 
     def do_GET(self):
         self.send_response(405)

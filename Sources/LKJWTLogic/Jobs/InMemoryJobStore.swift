@@ -23,6 +23,7 @@ public final class InMemoryJobStore: JobStore {
                 throw .unparsable(key, error)
             }
         }
+        var liveness: [String: Int64] = [:]
     }
 
     private let contents = Mutex(Contents())
@@ -120,6 +121,22 @@ public final class InMemoryJobStore: JobStore {
 
     public func newestHeartbeat() throws(JobStoreError) -> Int64? {
         contents.withLock { $0.heartbeat }
+    }
+
+    public func renewLiveness(of owner: String, expires: Int64) throws(JobStoreError) {
+        contents.withLock { $0.liveness[owner] = expires }
+    }
+
+    public func removeLiveness(of owner: String, lapsedAt: Int64?) throws(JobStoreError) {
+        contents.withLock { contents in
+            guard let expires = contents.liveness[owner] else { return }
+            if let lapsedAt, expires > lapsedAt { return }
+            contents.liveness[owner] = nil
+        }
+    }
+
+    public func livenessRecords() throws(JobStoreError) -> [String: Int64] {
+        contents.withLock { $0.liveness }
     }
 
     public func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {

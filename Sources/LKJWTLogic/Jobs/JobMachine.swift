@@ -175,6 +175,40 @@ public enum JobMachine {
         return activity.due <= now
     }
 
+    // MARK: Takeover (§8.10 rule 4, rev. 2)
+
+    /// Releases the claims held by owners that are provably gone (their liveness record lapsed), so
+    /// that their activities are due again at once and any live worker takes them, continuing the same
+    /// retry sequence within the same E. Claims of other owners are left alone: a live owner is waited
+    /// for (up to the lease). Should a gone owner come back with its result, `complete` discards it,
+    /// because the activity no longer carries its claim. Returns the kinds of work released.
+    @discardableResult
+    public static func releaseClaims(_ job: inout DelayedLeaveJob?, ofGoneOwners gone: Set<String>) -> [WorkKind] {
+        guard var current = job else { return [] }
+        var released: [WorkKind] = []
+        for (path, kind) in [(\DelayedLeaveJob.lookup, WorkKind.lookup), (\.restart, .restart), (\.send, .send)] {
+            guard let owner = current[keyPath: path]?.claim?.owner, gone.contains(owner) else { continue }
+            current[keyPath: path]?.claim = nil
+            released.append(kind)
+        }
+        if !released.isEmpty { job = current }
+        return released
+    }
+
+    /// Whether a stored job is past its delay at start-up (§8.11 rev. 2): `restarted_at + delay_timeout ≤
+    /// now`, so the homeserver has already sent or dropped the event, and no live owner holds a claim on
+    /// it. A claimed restart keeps the job whoever holds it: its attempt may have restarted the event
+    /// without living to record it, so `restarted_at` may be stale; the takeover finds out (a 404 ends it).
+    public static func isExpired(_ job: DelayedLeaveJob, now: Int64, liveOwners: Set<String>) -> Bool {
+        guard job.delayTimeout > 0 else { return true }
+        // Saturating: both numbers come from a stored record.
+        let (end, overflow) = job.restartedAt.addingReportingOverflow(job.delayTimeout)
+        guard !overflow, end <= now else { return false }
+        if job.restart?.claim != nil { return false }
+        let claims = [job.lookup, job.send].compactMap { $0?.claim }
+        return !claims.contains { liveOwners.contains($0.owner) }
+    }
+
     // MARK: Results
 
     /// Writes back one attempt's outcome. Results for another job (replaced) or another claim are discarded.

@@ -3,19 +3,31 @@ import Synchronization
 
 /// The background scheduler every long-lived process runs (contract §8.10): one dispatcher thread
 /// claims due work from the store, a few executor threads perform it (so one slow homeserver does
-/// not hold up every other job), and a heartbeat tells other processes a scheduler is alive.
+/// not hold up every other job), and a heartbeat tells other processes a scheduler is alive. A liveness
+/// thread keeps this process's claim-owner record fresh and takes over the claims of owners whose
+/// record lapsed (§8.10 rule 4, rev. 2).
 public final class JobScheduler: Sendable {
     /// Due work starts within this of its due time (the contract asks for 250 ms at most).
     static let pollInterval: Int64 = 50
     static let heartbeatInterval: Int64 = 5_000
     /// A heartbeat older than this means no scheduler is alive (§8.11).
     public static let heartbeatTimeout: Int64 = 15_000
+    /// The owner record is renewed this often (one store write)…
+    static let livenessRenewalInterval: Int64 = 500
+    /// …and valid this long: a renewal may be 700 ms late before others think us gone, and a dead
+    /// owner's claims are taken within this plus one check interval (the contract allows 1.5 s).
+    static let livenessValidity: Int64 = 1_200
+    /// How often other owners' records are read for lapses (a read; the scan follows only on a lapse).
+    static let livenessCheckInterval: Int64 = 100
 
     private struct State {
         var running = false
         var queue: [JobMachine.Work] = []
         var threads: [PosixThread] = []
         var lastHeartbeat: Int64 = 0
+        var livenessRunning = false
+        var livenessThread: PosixThread?
+        var lastRenewal: Int64 = 0
     }
 
     let jobs: DelayedLeaveJobs
@@ -24,6 +36,7 @@ public final class JobScheduler: Sendable {
     private let state = Mutex(State())
     private let dispatcherWake = Semaphore()
     private let workAvailable = Semaphore()
+    private let livenessWake = Semaphore()
 
     public init(jobs: DelayedLeaveJobs, executors: Int = 4, logger: Logger) {
         self.jobs = jobs
@@ -70,8 +83,17 @@ public final class JobScheduler: Sendable {
         return jobs.nowMilliseconds.saturatingSubtracting(heartbeat) > Self.heartbeatTimeout
     }
 
+    /// Registers this process as a claim owner, purges the jobs that expired while nobody handled them
+    /// (§8.11 rev. 2, warm or cold start alike), then starts claiming.
     public func start() {
         jobs.onWork { [dispatcherWake] in dispatcherWake.signal() }
+        // Before the first claim: a claim without an owner record could only be taken after its lease.
+        renewLiveness()
+        purgeExpiredJobs()
+        state.withLock { $0.livenessRunning = true }
+        let liveness = PosixThread.start({ [self] in keepAlive() })
+        if liveness == nil { logger.error("Could not start the claim liveness thread; claims of this process fall back to their lease") }
+        state.withLock { $0.livenessThread = liveness }
         var threads: [PosixThread] = []
         state.withLock { $0.running = true }
         if let dispatcher = PosixThread.start({ [self] in dispatch() }) { threads.append(dispatcher) }
@@ -93,6 +115,68 @@ public final class JobScheduler: Sendable {
         for _ in 0..<executorCount { workAvailable.signal() }
         for work in queued { jobs.release(work) }
         for thread in threads { thread.join() }
+        // Attempts in progress kept our claims alive until now; nothing of ours is claimed any more.
+        let liveness = state.withLock { state -> PosixThread? in
+            state.livenessRunning = false
+            return state.livenessThread
+        }
+        livenessWake.signal()
+        liveness?.join()
+        do {
+            try jobs.dependencies.store.removeLiveness(of: jobs.owner, lapsedAt: nil)
+        } catch {
+            logger.warning("Could not remove this process's claim-owner record; it lapses by itself", metadata: ["err": "\(error)"])
+        }
+    }
+
+    /// §8.11 rev. 2: expired jobs no live owner holds are deleted without any call.
+    private func purgeExpiredJobs() {
+        do {
+            for job in try jobs.dependencies.store.purgeExpiredJobs(now: jobs.nowMilliseconds) {
+                logger.info("skipping expired stored job", metadata: ["lkId": "\(job.key.identity)", "room": "\(job.key.room)", "jobId": "\(job.jobID)"])
+            }
+        } catch {
+            logger.error("Could not purge expired stored jobs", metadata: ["err": "\(error)"])
+        }
+    }
+
+    private func keepAlive() {
+        while state.withLock({ $0.livenessRunning }) {
+            if jobs.nowMilliseconds - state.withLock({ $0.lastRenewal }) >= Self.livenessRenewalInterval { renewLiveness() }
+            takeOverLapsedClaims()
+            _ = livenessWake.wait(milliseconds: Self.livenessCheckInterval)
+        }
+    }
+
+    private func renewLiveness() {
+        let now = jobs.nowMilliseconds
+        do {
+            try jobs.dependencies.store.renewLiveness(of: jobs.owner, expires: now + Self.livenessValidity)
+            state.withLock { $0.lastRenewal = now }
+        } catch {
+            logger.error("Could not renew this process's claim-owner record", metadata: ["err": "\(error)"])
+        }
+    }
+
+    /// Claims of owners whose record lapsed are released for any live worker to take at once.
+    private func takeOverLapsedClaims() {
+        let store = jobs.dependencies.store
+        let now = jobs.nowMilliseconds
+        do {
+            let lapsed = try store.lapsedOwners(now: now, except: jobs.owner)
+            guard !lapsed.isEmpty else { return }
+            let takenOver = try store.releaseClaims(of: lapsed, lapsedAt: now)
+            for (job, owners, kinds) in takenOver {
+                logger.info("Taking over the claims of a gone worker", metadata: [
+                    "room": "\(job.key.room)", "lkId": "\(job.key.identity)", "jobId": "\(job.jobID)",
+                    "owner": "\(owners.sorted().joined(separator: ","))", "work": "\(kinds.map(\.rawValue).joined(separator: ","))",
+                ])
+            }
+            logger.debug("Claim owners gone", metadata: ["owners": "\(lapsed.sorted().joined(separator: ","))"])
+            if !takenOver.isEmpty { dispatcherWake.signal() }
+        } catch {
+            logger.error("Could not take over the claims of gone workers", metadata: ["err": "\(error)"])
+        }
     }
 
     private var isRunning: Bool { state.withLock { $0.running } }

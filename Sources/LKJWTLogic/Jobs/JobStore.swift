@@ -32,6 +32,18 @@ public protocol JobStore: Sendable {
     func writeHeartbeat(_ now: Int64) throws(JobStoreError)
     func newestHeartbeat() throws(JobStoreError) -> Int64?
 
+    /// Claim owners' liveness records (§8.10 rule 4, rev. 2): a scheduler keeps its own alive while it
+    /// runs, so that others can take over the claims of one that died long before their leases end.
+    /// Sets `owner`'s record to expire at `expires` (Unix milliseconds).
+    func renewLiveness(of owner: String, expires: Int64) throws(JobStoreError)
+
+    /// Removes `owner`'s record: always when `lapsedAt` is nil (a graceful stop), otherwise only if it
+    /// expired at or before `lapsedAt` (its claims were taken over and it has not renewed meanwhile).
+    func removeLiveness(of owner: String, lapsedAt: Int64?) throws(JobStoreError)
+
+    /// Every owner with a liveness record, and when that record expires.
+    func livenessRecords() throws(JobStoreError) -> [String: Int64]
+
     /// Runs `body` holding a store-wide lock that other processes wait for (cold-start recovery).
     func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result
 

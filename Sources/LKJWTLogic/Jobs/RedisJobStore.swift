@@ -13,6 +13,7 @@ import Synchronization
 /// - sets `lk-jwt:user-jobs:<owner>` and `lk-jwt:server-jobs:<server name>`: storageNames of each
 ///   owner's and server's jobs, for the quotas of §13.4 (members whose record upstream deleted are
 ///   pruned when a count reaches its cap).
+/// - sorted set `lk-jwt:claim-owners`: liveness of claim owners, scored by their record's expiry.
 /// Every change is one Lua script that applies only while the record is still the one that was read
 /// (optimistic concurrency), so the three structures change together.
 public final class RedisJobStore: JobStore {
@@ -23,6 +24,7 @@ public final class RedisJobStore: JobStore {
     private static let recoveryLockKey = "lk-jwt:recovery-lock"
     private static let userJobsPrefix = "lk-jwt:user-jobs:"
     private static let serverJobsPrefix = "lk-jwt:server-jobs:"
+    private static let claimOwnersKey = "lk-jwt:claim-owners"
     /// Long enough for a recovery pass over many jobs, short enough that a holder that died does not
     /// hold up other processes' start-up for long.
     private static let recoveryLockMilliseconds = 60_000
@@ -165,6 +167,32 @@ public final class RedisJobStore: JobStore {
 
     public func newestHeartbeat() throws(JobStoreError) -> Int64? {
         try command(["GET", Self.heartbeatKey]).string.flatMap { Int64($0) }
+    }
+
+    /// Expiry times are the owners' wall clocks, like every due time in the store: hosts sharing it
+    /// must be time-synchronised (§8.10 rule 7).
+    public func renewLiveness(of owner: String, expires: Int64) throws(JobStoreError) {
+        _ = try command(["ZADD", Self.claimOwnersKey, String(expires), owner])
+    }
+
+    public func removeLiveness(of owner: String, lapsedAt: Int64?) throws(JobStoreError) {
+        guard let lapsedAt else {
+            _ = try command(["ZREM", Self.claimOwnersKey, owner])
+            return
+        }
+        _ = try command(["EVAL", Self.removeLapsedOwnerScript, "1", Self.claimOwnersKey, owner, String(lapsedAt)])
+    }
+
+    public func livenessRecords() throws(JobStoreError) -> [String: Int64] {
+        let flat = try command(["ZRANGE", Self.claimOwnersKey, "0", "-1", "WITHSCORES"]).elements
+        var records: [String: Int64] = [:]
+        for index in stride(from: 0, to: flat.count - 1, by: 2) {
+            guard let owner = flat[index].string, let score = flat[index + 1].string.flatMap(Double.init), score.isFinite,
+                abs(score) < 9e15
+            else { continue }
+            records[owner] = Int64(score)
+        }
+        return records
     }
 
     /// A Redis lock with an expiry (a holder that dies cannot block recovery for ever), owned through a
@@ -335,6 +363,15 @@ public final class RedisJobStore: JobStore {
         local current = tonumber(redis.call('GET', KEYS[1]) or '')
         if current == nil or current < tonumber(ARGV[1]) then
           redis.call('SET', KEYS[1], ARGV[1])
+        end
+        return 0
+        """
+
+    /// KEYS: claim owners. ARGV: owner, lapsed-at. Removes the owner only if it has not renewed since.
+    private static let removeLapsedOwnerScript = """
+        local expires = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '')
+        if expires ~= nil and expires <= tonumber(ARGV[2]) then
+          return redis.call('ZREM', KEYS[1], ARGV[1])
         end
         return 0
         """

@@ -164,6 +164,32 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    public func renewLiveness(of owner: String, expires: Int64) throws(JobStoreError) {
+        try locked("liveness") { connection throws(JobStoreError) in
+            try connection.immediateTransaction { () throws(JobStoreError) in
+                try connection.execute(SQL.upsertClaimOwner, [.text(owner), .integer(expires)])
+            }
+        }
+    }
+
+    public func removeLiveness(of owner: String, lapsedAt: Int64?) throws(JobStoreError) {
+        try locked("liveness") { connection throws(JobStoreError) in
+            try connection.immediateTransaction { () throws(JobStoreError) in
+                try connection.execute(SQL.deleteClaimOwner, [.text(owner), lapsedAt.map { .integer($0) } ?? .null])
+            }
+        }
+    }
+
+    public func livenessRecords() throws(JobStoreError) -> [String: Int64] {
+        try locked("liveness") { connection throws(JobStoreError) in
+            var records: [String: Int64] = [:]
+            for case let (owner?, expires?) in try connection.rows(SQL.selectClaimOwners, [], { ($0.text(0), $0.integer(1)) }) {
+                records[owner] = expires
+            }
+            return records
+        }
+    }
+
     /// An flock on a sidecar file: unlike a lock row, the kernel releases it when the holder dies, so
     /// a crash during recovery cannot block every later start.
     public func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {
@@ -230,6 +256,7 @@ public final class SQLiteJobStore: JobStore {
                 version = migration.from + 1
             }
             try connection.execute(SQL.updateSchemaVersion, [.integer(version)])
+            try connection.execute(SQL.createClaimOwners)
         }
     }
 
@@ -290,6 +317,17 @@ extension SQLiteJobStore {
             CREATE INDEX jobs_owner ON jobs(owner);
             CREATE INDEX jobs_server_name ON jobs(server_name);
             """
+
+        /// Liveness records of claim owners (§8.10 rule 4, rev. 2). Created at every open, whatever the
+        /// schema version: an additive table of short-lived rows, which older versions simply ignore.
+        static let createClaimOwners = "CREATE TABLE IF NOT EXISTS claim_owners(owner TEXT PRIMARY KEY NOT NULL, expires INTEGER NOT NULL)"
+        static let upsertClaimOwner = """
+            INSERT INTO claim_owners(owner, expires) VALUES(?1, ?2)
+            ON CONFLICT(owner) DO UPDATE SET expires = excluded.expires
+            """
+        /// ?2 NULL: unconditionally (a graceful stop).
+        static let deleteClaimOwner = "DELETE FROM claim_owners WHERE owner = ?1 AND (?2 IS NULL OR expires <= ?2)"
+        static let selectClaimOwners = "SELECT owner, expires FROM claim_owners"
 
         static let selectRecord = "SELECT record FROM jobs WHERE storage_name = ?1"
         static let upsertJob = """
