@@ -1,0 +1,129 @@
+import FoundationEssentials
+import Testing
+
+@testable import LKJWTLogic
+
+/// Contract §13.3: budgets for servers not known to answer, and fair executors for jobs.
+struct IsolationTests {
+    static func admission(total: Int = 4, perDestination: Int = 2) -> (DestinationAdmission, ManualMonotonicClock) {
+        let clock = ManualMonotonicClock()
+        return (DestinationAdmission(limits: .init(unknownTotal: total, unknownPerDestination: perDestination), clock: clock), clock)
+    }
+
+    @Test func defaultLimitsLeaveHalfTheThreadsToKnownServers() {
+        let limits = DestinationAdmission.Limits(threads: 16)
+        #expect(limits.unknownTotal == 8)
+        #expect(limits.unknownPerDestination == 4)
+        #expect(DestinationAdmission.Limits(threads: 1).unknownTotal == 1)
+    }
+
+    @Test func unknownServersShareABudgetAndKnownOnesPassFreely() {
+        let (admission, _) = Self.admission()
+        admission.finish("good.example", decision: .known, answered: true)
+        let silent = (2...5).map { "127.0.0.\($0)" }
+        #expect(silent.map { admission.admit($0) } == Array(repeating: .admitted, count: 4))
+        guard case .refused = admission.admit("127.0.0.6") else {
+            Issue.record("a fifth unknown server was admitted")
+            return
+        }
+        for _ in 0..<100 { #expect(admission.admit("good.example") == .known) }
+        admission.finish("127.0.0.2", decision: .admitted, answered: false)
+        #expect(admission.admit("127.0.0.6") == .admitted)
+    }
+
+    @Test func oneUnknownServerTakesOnlyItsShare() {
+        let (admission, _) = Self.admission(total: 4, perDestination: 2)
+        #expect(admission.admit("slow.example") == .admitted)
+        #expect(admission.admit("slow.example") == .admitted)
+        guard case .refused = admission.admit("slow.example") else {
+            Issue.record("a third request to one unknown server was admitted")
+            return
+        }
+        #expect(admission.admit("other.example") == .admitted)
+    }
+
+    @Test func anAnswerCountsForTenMinutesAndSilenceEndsIt() {
+        let (admission, clock) = Self.admission(total: 1)
+        #expect(admission.admit("hs.example") == .admitted)
+        admission.finish("hs.example", decision: .admitted, answered: true)
+        clock.advance(.seconds(599))
+        #expect(admission.admit("hs.example") == .known)
+        clock.advance(.seconds(2))
+        #expect(admission.admit("hs.example") == .admitted)
+        admission.finish("hs.example", decision: .admitted, answered: true)
+        #expect(admission.admit("hs.example") == .known)
+        // Known, then silent: it pays like any unknown server from then on.
+        admission.finish("hs.example", decision: .known, answered: false)
+        #expect(admission.admit("hs.example") == .admitted)
+    }
+
+    @Test func theVerifierRefusesOverBudgetWithoutCallingAndLearnsFromAnswers() {
+        let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(200, #"{"sub":"@alice:127.0.0.9"}"#) }
+        let (admission, _) = Self.admission(total: 1, perDestination: 1)
+        let verifier = OpenIDVerifier(
+            resolver: ServerResolver(http: http, srv: TableSRVResolver([:])), http: http, admission: admission)
+        #expect(admission.admit("127.0.0.2") == .admitted)
+        guard case .refused = verifier.verify(accessToken: "t", serverName: "127.0.0.9") else {
+            Issue.record("verification over budget was not refused")
+            return
+        }
+        #expect(http.requests.isEmpty)
+        admission.finish("127.0.0.2", decision: .admitted, answered: false)
+        #expect(verifier.verify(accessToken: "t", serverName: "127.0.0.9") == .verified(userID: "@alice:127.0.0.9"))
+        // Now known: passes although the budget is taken again.
+        #expect(admission.admit("127.0.0.2") == .admitted)
+        #expect(verifier.verify(accessToken: "t", serverName: "127.0.0.9") == .verified(userID: "@alice:127.0.0.9"))
+    }
+
+    static func work(_ server: String, _ index: Int, kind: JobMachine.WorkKind = .restart, expires: Int64 = 100_000) -> JobMachine.Work {
+        JobMachine.Work(
+            kind: kind, key: JobKey(room: "r", identity: "\(server)-\(index)"), jobID: "j\(index)", identities: [], serverName: server,
+            delayID: "d", claim: Claim(owner: "o", expires: expires))
+    }
+
+    @Test func aStallingServerHoldsAtMostItsLaneLimit() {
+        var queue = FairWorkQueue(perLaneLimit: 2)
+        for index in 0..<200 { queue.add(Self.work("silent.example", index)) }
+        #expect(queue.startable == 2)
+        let first = queue.next(now: 0, leaseLeft: 15_000).work
+        let second = queue.next(now: 0, leaseLeft: 15_000).work
+        #expect(first?.serverName == "silent.example" && second?.serverName == "silent.example")
+        // Both executors on the silent server are stuck; the next one finds nothing it may start there...
+        #expect(queue.next(now: 0, leaseLeft: 15_000).work == nil)
+        #expect(queue.startable == 0)
+        // ...but a healthy server's work, claimed behind all 198, starts at once.
+        queue.add(Self.work("healthy.example", 0))
+        #expect(queue.startable == 1)
+        #expect(queue.next(now: 0, leaseLeft: 15_000).work?.serverName == "healthy.example")
+        if let first { queue.finished(first) }
+        #expect(queue.next(now: 0, leaseLeft: 15_000).work?.serverName == "silent.example")
+    }
+
+    @Test func lanesAreServedInTurn() {
+        var queue = FairWorkQueue(perLaneLimit: 2)
+        for index in 0..<3 { queue.add(Self.work("a.example", index)) }
+        for index in 0..<3 { queue.add(Self.work("b.example", index)) }
+        queue.add(Self.work("a.example", 9, kind: .lookup))
+        var order: [String] = []
+        while let work = queue.next(now: 0, leaseLeft: 0).work {
+            order.append(FairWorkQueue.lane(of: work))
+            queue.finished(work)
+        }
+        #expect(order == ["a.example", "b.example", FairWorkQueue.sfuLane, "a.example", "b.example", "a.example", "b.example"])
+        #expect(queue.count == 0)
+    }
+
+    @Test func workWhoseClaimRunsOutIsHandedBackNotStarted() {
+        var queue = FairWorkQueue(perLaneLimit: 2)
+        queue.add(Self.work("a.example", 0, expires: 10_000))
+        queue.add(Self.work("a.example", 1, expires: 40_000))
+        queue.add(Self.work("b.example", 0, expires: 12_000))
+        let (work, stale) = queue.next(now: 0, leaseLeft: 15_000)
+        #expect(work?.key.identity == "a.example-1")
+        #expect(stale.map(\.key.identity) == ["a.example-0"])
+        let rest = queue.next(now: 0, leaseLeft: 15_000)
+        #expect(rest.work == nil)
+        #expect(rest.stale.map(\.key.identity) == ["b.example-0"])
+        #expect(queue.count == 0)
+    }
+}
