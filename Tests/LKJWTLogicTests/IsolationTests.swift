@@ -1,19 +1,23 @@
 import FoundationEssentials
+import Glibc
 import Testing
 
 @testable import LKJWTLogic
 
 /// Contract §13.3: budgets for servers not known to answer, and fair executors for jobs.
 struct IsolationTests {
-    static func admission(total: Int = 4, perDestination: Int = 2) -> (DestinationAdmission, ManualMonotonicClock) {
+    static func admission(total: Int = 4, grace: Duration = .zero) -> (DestinationAdmission, ManualMonotonicClock) {
         let clock = ManualMonotonicClock()
-        return (DestinationAdmission(limits: .init(unknownTotal: total, unknownPerDestination: perDestination), clock: clock), clock)
+        var limits = DestinationAdmission.Limits(unknownTotal: total)
+        limits.probeGrace = grace
+        return (DestinationAdmission(limits: limits, clock: clock), clock)
     }
 
-    @Test func defaultLimitsLeaveHalfTheThreadsToKnownServers() {
-        let limits = DestinationAdmission.Limits(threads: 16)
-        #expect(limits.unknownTotal == 8)
-        #expect(limits.unknownPerDestination == 4)
+    static let deadline = Deadline(after: .seconds(10))
+
+    @Test func defaultLimitsKeepAReserveForKnownServers() {
+        #expect(DestinationAdmission.Limits(threads: 16).unknownTotal == 12)
+        #expect(DestinationAdmission.Limits(threads: 4).unknownTotal == 2)
         #expect(DestinationAdmission.Limits(threads: 1).unknownTotal == 1)
     }
 
@@ -21,48 +25,80 @@ struct IsolationTests {
         let (admission, _) = Self.admission()
         admission.finish("good.example", decision: .known, answered: true)
         let silent = (2...5).map { "127.0.0.\($0)" }
-        #expect(silent.map { admission.admit($0) } == Array(repeating: .admitted, count: 4))
-        guard case .refused = admission.admit("127.0.0.6") else {
+        #expect(silent.map { admission.admit($0, deadline: Self.deadline) } == Array(repeating: .admitted, count: 4))
+        guard case .refused = admission.admit("127.0.0.6", deadline: Self.deadline) else {
             Issue.record("a fifth unknown server was admitted")
             return
         }
-        for _ in 0..<100 { #expect(admission.admit("good.example") == .known) }
+        for _ in 0..<100 { #expect(admission.admit("good.example", deadline: Self.deadline) == .known) }
         admission.finish("127.0.0.2", decision: .admitted, answered: false)
-        #expect(admission.admit("127.0.0.6") == .admitted)
-    }
-
-    @Test func oneUnknownServerTakesOnlyItsShare() {
-        let (admission, _) = Self.admission(total: 4, perDestination: 2)
-        #expect(admission.admit("slow.example") == .admitted)
-        #expect(admission.admit("slow.example") == .admitted)
-        guard case .refused = admission.admit("slow.example") else {
-            Issue.record("a third request to one unknown server was admitted")
-            return
-        }
-        #expect(admission.admit("other.example") == .admitted)
+        #expect(admission.admit("127.0.0.6", deadline: Self.deadline) == .admitted)
     }
 
     @Test func anAnswerCountsForTenMinutesAndSilenceEndsIt() {
         let (admission, clock) = Self.admission(total: 1)
-        #expect(admission.admit("hs.example") == .admitted)
+        #expect(admission.admit("hs.example", deadline: Self.deadline) == .admitted)
         admission.finish("hs.example", decision: .admitted, answered: true)
         clock.advance(.seconds(599))
-        #expect(admission.admit("hs.example") == .known)
+        #expect(admission.admit("hs.example", deadline: Self.deadline) == .known)
         clock.advance(.seconds(2))
-        #expect(admission.admit("hs.example") == .admitted)
+        #expect(admission.admit("hs.example", deadline: Self.deadline) == .admitted)
         admission.finish("hs.example", decision: .admitted, answered: true)
-        #expect(admission.admit("hs.example") == .known)
+        #expect(admission.admit("hs.example", deadline: Self.deadline) == .known)
         // Known, then silent: it pays like any unknown server from then on.
         admission.finish("hs.example", decision: .known, answered: false)
-        #expect(admission.admit("hs.example") == .admitted)
+        #expect(admission.admit("hs.example", deadline: Self.deadline) == .admitted)
+    }
+
+    @Test func aBurstForANewServerWaitsForItsFirstAnswerInsteadOfBeingRefused() {
+        let (admission, _) = Self.admission(total: 1, grace: .seconds(5))
+        #expect(admission.admit("new.example", deadline: Self.deadline) == .admitted)
+        let answered = Thread {
+            usleep(100_000)
+            admission.finish("new.example", decision: .admitted, answered: true)
+        }
+        let started = ContinuousClock.now
+        #expect(admission.admit("new.example", deadline: Self.deadline) == .known)
+        #expect(started.duration(to: .now) < .seconds(3))
+        answered.join()
+    }
+
+    @Test func aSilentServerGetsNoGraceOnceItsRequestsAreOld() {
+        let (admission, clock) = Self.admission(total: 1, grace: .milliseconds(500))
+        #expect(admission.admit("silent.example", deadline: Self.deadline) == .admitted)
+        clock.advance(.milliseconds(600))
+        let started = ContinuousClock.now
+        guard case .refused = admission.admit("silent.example", deadline: Self.deadline) else {
+            Issue.record("an over-budget request for a silent server was admitted")
+            return
+        }
+        // Refused at once: waiting would cost the thread that known servers need.
+        #expect(started.duration(to: .now) < .milliseconds(100))
+        // A different server has no request in flight to wait for: refused at once, too.
+        guard case .refused = admission.admit("other.example", deadline: Self.deadline) else {
+            Issue.record("an over-budget request for another server was admitted")
+            return
+        }
+    }
+
+    @Test func theGraceEndsWithoutAnAnswer() {
+        let (admission, _) = Self.admission(total: 1, grace: .milliseconds(200))
+        #expect(admission.admit("slow.example", deadline: Self.deadline) == .admitted)
+        let started = ContinuousClock.now
+        guard case .refused = admission.admit("slow.example", deadline: Self.deadline) else {
+            Issue.record("admitted without an answer")
+            return
+        }
+        let waited = started.duration(to: .now)
+        #expect(waited >= .milliseconds(150) && waited < .seconds(2))
     }
 
     @Test func theVerifierRefusesOverBudgetWithoutCallingAndLearnsFromAnswers() {
         let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(200, #"{"sub":"@alice:127.0.0.9"}"#) }
-        let (admission, _) = Self.admission(total: 1, perDestination: 1)
+        let (admission, _) = Self.admission(total: 1)
         let verifier = OpenIDVerifier(
             resolver: ServerResolver(http: http, srv: TableSRVResolver([:])), http: http, admission: admission)
-        #expect(admission.admit("127.0.0.2") == .admitted)
+        #expect(admission.admit("127.0.0.2", deadline: Self.deadline) == .admitted)
         guard case .refused = verifier.verify(accessToken: "t", serverName: "127.0.0.9") else {
             Issue.record("verification over budget was not refused")
             return
@@ -71,7 +107,7 @@ struct IsolationTests {
         admission.finish("127.0.0.2", decision: .admitted, answered: false)
         #expect(verifier.verify(accessToken: "t", serverName: "127.0.0.9") == .verified(userID: "@alice:127.0.0.9"))
         // Now known: passes although the budget is taken again.
-        #expect(admission.admit("127.0.0.2") == .admitted)
+        #expect(admission.admit("127.0.0.2", deadline: Self.deadline) == .admitted)
         #expect(verifier.verify(accessToken: "t", serverName: "127.0.0.9") == .verified(userID: "@alice:127.0.0.9"))
     }
 

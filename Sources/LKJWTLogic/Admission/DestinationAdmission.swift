@@ -4,47 +4,60 @@ import Synchronization
 /// answer need (contract §13.3). A worker thread waits for its outbound calls, so a server that
 /// accepts connections and never answers holds one thread per request for the whole 10 s budget.
 /// Servers that gave an HTTP answer within the last 10 minutes pass freely; the others share a
-/// global budget of threads, and one of them may take only part of it. A request over budget is
-/// answered at once (503), which costs microseconds, instead of waiting for a thread.
+/// budget of threads, which leaves a reserve that only known servers can use. A request over budget
+/// is answered at once (503), which costs microseconds, instead of waiting for a thread.
+///
+/// One exception keeps a burst of users of a new, healthy server from being refused: a request
+/// over budget for a server that was first asked a moment ago (within `probeGrace`) waits, that
+/// long at most, for one of those requests to end; if the server answered, it is known and passes.
+/// Silent servers gain nothing from this: their requests are older than the grace.
 ///
 /// Why budgets and not event-driven outbound I/O: libfcgi answers a request on the thread that
 /// accepted it, so curl multi would free no FastCGI thread unless the whole responder became
 /// asynchronous; the budget bounds what silence can cost with a few counters.
 public final class DestinationAdmission: Sendable {
     public struct Limits: Sendable, Equatable {
-        /// Requests to servers not known to answer in flight at once, in all.
+        /// Requests to servers not known to answer in flight at once.
         public var unknownTotal: Int
-        /// The same, for one server.
-        public var unknownPerDestination: Int
         /// An answer makes a server known for this long.
         public var knownFor: Duration = .seconds(600)
+        /// How recent a server's latest admitted request must be for an over-budget request to wait for it.
+        public var probeGrace: Duration = .milliseconds(500)
         /// Servers remembered at most (names come from clients).
         public var capacity = 10_000
 
-        public init(unknownTotal: Int, unknownPerDestination: Int) {
+        public init(unknownTotal: Int) {
             self.unknownTotal = max(1, unknownTotal)
-            self.unknownPerDestination = max(1, unknownPerDestination)
         }
 
-        /// Half the threads for servers not known to answer, a quarter for any one of them: the
-        /// other half always remains for servers known to answer.
+        /// A quarter of the threads (at least 2) only for servers known to answer, the rest for all.
         public init(threads: Int) {
-            self.init(unknownTotal: threads / 2, unknownPerDestination: threads / 4)
+            self.init(unknownTotal: threads - max(2, threads / 4))
         }
     }
 
     public enum Decision: Sendable, Equatable {
         /// Answered recently: not counted.
         case known
-        /// Counted against the budgets until `finish`.
+        /// Counted against the budget until `finish`.
         case admitted
         case refused(reason: String)
     }
 
+    private final class Destination: Sendable {
+        /// Opened, and replaced, whenever a request to this server ends.
+        let ended = Mutex(MonotonicSignal())
+    }
+
     private struct State {
         var lastAnswer: [String: ContinuousClock.Instant] = [:]
-        var inFlight: [String: Int] = [:]
+        var inFlight: [String: (count: Int, latest: ContinuousClock.Instant, destination: Destination)] = [:]
         var total = 0
+    }
+
+    private enum Attempt {
+        case decided(Decision)
+        case waitFor(MonotonicSignal, Duration)
     }
 
     public let limits: Limits
@@ -56,20 +69,35 @@ public final class DestinationAdmission: Sendable {
         self.clock = clock
     }
 
-    public func admit(_ destination: String) -> Decision {
+    /// Waits no longer than `deadline` (and `probeGrace`).
+    public func admit(_ destination: String, deadline: Deadline) -> Decision {
+        switch attempt(destination, mayWait: true) {
+        case .decided(let decision):
+            return decision
+        case .waitFor(let signal, let grace):
+            _ = signal.wait(until: Deadline(after: min(grace, max(deadline.remaining, .zero))))
+            guard case .decided(let decision) = attempt(destination, mayWait: false) else { return .refused(reason: "unreachable") }
+            return decision
+        }
+    }
+
+    private func attempt(_ destination: String, mayWait: Bool) -> Attempt {
         let now = clock.now()
         return state.withLock { state in
-            if let answered = state.lastAnswer[destination], answered.duration(to: now) < limits.knownFor { return .known }
-            let current = state.inFlight[destination, default: 0]
-            if state.total >= limits.unknownTotal {
-                return .refused(reason: "\(state.total) requests to servers not known to answer are in flight (limit \(limits.unknownTotal))")
+            if let answered = state.lastAnswer[destination], answered.duration(to: now) < limits.knownFor { return .decided(.known) }
+            if state.total < limits.unknownTotal {
+                var entry = state.inFlight[destination] ?? (0, now, Destination())
+                entry.count += 1
+                entry.latest = now
+                state.inFlight[destination] = entry
+                state.total += 1
+                return .decided(.admitted)
             }
-            if current >= limits.unknownPerDestination {
-                return .refused(reason: "\(current) requests to this server are in flight and it is not known to answer (limit \(limits.unknownPerDestination))")
+            if mayWait, let entry = state.inFlight[destination] {
+                let grace = limits.probeGrace - entry.latest.duration(to: now)
+                if grace > .zero { return .waitFor(entry.destination.ended.withLock { $0 }, grace) }
             }
-            state.inFlight[destination] = current + 1
-            state.total += 1
-            return .admitted
+            return .decided(.refused(reason: "\(state.total) requests to servers not known to answer are in flight (limit \(limits.unknownTotal))"))
         }
     }
 
@@ -77,19 +105,23 @@ public final class DestinationAdmission: Sendable {
     /// known from now on; false: it never answered, so it is not known any more, whatever it did before.
     public func finish(_ destination: String, decision: Decision, answered: Bool) {
         let now = clock.now()
-        state.withLock { state in
-            if decision == .admitted {
-                let current = state.inFlight[destination, default: 1] - 1
-                state.inFlight[destination] = current > 0 ? current : nil
-                state.total = max(0, state.total - 1)
-            }
+        let ended = state.withLock { state -> MonotonicSignal? in
             if answered {
                 if state.lastAnswer[destination] == nil, state.lastAnswer.count >= limits.capacity { forgetOldest(&state, now: now) }
                 state.lastAnswer[destination] = now
             } else {
                 state.lastAnswer[destination] = nil
             }
+            guard decision == .admitted, var entry = state.inFlight[destination] else { return nil }
+            state.total = max(0, state.total - 1)
+            entry.count -= 1
+            state.inFlight[destination] = entry.count > 0 ? entry : nil
+            return entry.destination.ended.withLock { signal in
+                defer { signal = MonotonicSignal() }
+                return signal
+            }
         }
+        ended?.open()
     }
 
     /// Drops servers whose answer is too old to count; if none is, the one that answered longest ago.

@@ -47,6 +47,10 @@ final class EasyHandle: @unchecked Sendable {
 
         _ = lk_curl_setopt_string(curl, CURLOPT_URL, request.url)
         _ = lk_curl_setopt_long(curl, CURLOPT_NOSIGNAL, 1)
+        // At a timeout during name resolution, leave the resolver thread to finish alone instead of
+        // waiting for it: a nameserver that never answers would hold us for the resolver's own
+        // 5 s × 2 attempts, past the request's budget (§13.2).
+        _ = lk_curl_setopt_long(curl, CURLOPT_QUICK_EXIT, 1)
         _ = lk_curl_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = lk_curl_setopt_string(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         _ = lk_curl_setopt_long(curl, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout.milliseconds)))

@@ -30,7 +30,7 @@ public struct OpenIDVerifier: Sendable {
             return .rejected(step: "server name", reason: "\"\(rawServerName)\" is not a valid server name")
         }
         let deadline = Deadline(after: budget)
-        let decision = admission?.admit(rawServerName) ?? .known
+        let decision = admission?.admit(rawServerName, deadline: deadline) ?? .known
         if case .refused(let reason) = decision { return .refused(reason: reason) }
         var answered = false
         defer { admission?.finish(rawServerName, decision: decision, answered: answered) }
