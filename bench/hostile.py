@@ -8,6 +8,7 @@ pinned to CPU 1. Attacked and unattacked runs alternate in rounds; each round pr
 """
 
 import argparse
+import json
 import os
 import secrets
 import subprocess
@@ -45,9 +46,10 @@ def pin(pid: int, cpu: str) -> None:
 
 
 class Attacker:
-    """64 threads, each always asking for a token naming its own silent server. A refused request
-    (503 at once) is asked again after a short pause, so that the attacker keeps 64 in flight without
-    spending the load CPU that the legitimate load's wrk needs."""
+    """64 threads, each asking for a token naming its own silent server, again as soon as the
+    previous request ended (401 after the budget), or 1 s after a refusal (503 at once): re-sending
+    refused requests without pause would be a flood of cheap requests, a different attack (any
+    request floods a service), and would measure this Python client's CPU on the load CPU."""
 
     def __init__(self, base_url: str):
         self.base_url = base_url
@@ -71,23 +73,42 @@ class Attacker:
                 self.answers[response.status] = self.answers.get(response.status, 0) + 1
                 self.slowest = max(self.slowest, elapsed)
             if response.status != 401:
-                time.sleep(0.1)
+                self.stop_event.wait(1.0)
 
-    def start(self) -> None:
+    def run_until_stdin_closes(self) -> None:
         for thread in self.threads:
             thread.start()
-
-    def stop(self) -> None:
+        sys.stdin.read()
         self.stop_event.set()
         for thread in self.threads:
             thread.join()
+        print(json.dumps({"answers": self.answers, "slowest": self.slowest}))
+
+
+class AttackerProcess:
+    """The attacker in a process of its own: sharing this process's interpreter lock with the fake
+    homeserver would slow the legitimate requests' homeserver, not the service."""
+
+    def __init__(self, base_url: str):
+        self.process = subprocess.Popen(
+            ["taskset", "-c", LOAD_CPU, sys.executable, __file__, "--attack", base_url],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> dict:
+        """Waits for the requests in flight (the last end with their 10 s budget)."""
+        output, _ = self.process.communicate(timeout=60)
+        return json.loads(output)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--attack", metavar="BASE_URL", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.attack:
+        Attacker(arguments.attack).run_until_stdin_closes()
+        return 0
     os.sched_setaffinity(0, {int(LOAD_CPU)})
 
     with tempfile.TemporaryDirectory(prefix="lkjwt-bench-hostile-") as temporary:
@@ -121,15 +142,14 @@ def main() -> int:
             rounds, failures, attack_answers, slowest_attack = [], 0, {}, 0.0
             for _ in range(arguments.rounds):
                 quiet = load()
-                attacker = Attacker(nginx.base_url)
-                attacker.start()
+                attacker = AttackerProcess(nginx.base_url)
                 time.sleep(1.0)
                 attacked = load()
-                attacker.stop()  # the last silent requests end with their 10 s budget
+                report = attacker.stop()
                 failures += quiet.failures + attacked.failures
-                for status, count in attacker.answers.items():
-                    attack_answers[status] = attack_answers.get(status, 0) + count
-                slowest_attack = max(slowest_attack, attacker.slowest)
+                for status, count in report["answers"].items():
+                    attack_answers[int(status)] = attack_answers.get(int(status), 0) + count
+                slowest_attack = max(slowest_attack, report["slowest"])
                 rounds.append((quiet, attacked))
             connections = silent.total()
         finally:

@@ -16,7 +16,7 @@ struct IsolationTests {
     static let deadline = Deadline(after: .seconds(10))
 
     @Test func defaultLimitsKeepAReserveForKnownServers() {
-        #expect(DestinationAdmission.Limits(threads: 16).unknownTotal == 12)
+        #expect(DestinationAdmission.Limits(threads: 16).unknownTotal == 8)
         #expect(DestinationAdmission.Limits(threads: 4).unknownTotal == 2)
         #expect(DestinationAdmission.Limits(threads: 1).unknownTotal == 1)
     }
