@@ -118,3 +118,24 @@ struct BoundedTimeTests {
         #expect(quick.timeouts.count == 2)
     }
 }
+
+/// §13.2: a body that did not arrive in time is answered 408, before anything else is looked at.
+struct BodyTimeoutTests {
+    @Test(arguments: ["/get_token", "/sfu/get", "/delegate_delayed_leave"])
+    func jsonEndpointsAnswerAMatrixError(path: String) {
+        let harness = AuthorizationServiceTests.Harness()
+        let response = harness.service.respond(to: Request(method: "POST", path: path, body: .timedOut, remoteAddress: "127.0.0.1"))
+        #expect(response.status == 408)
+        #expect(String(decoding: response.body, as: UTF8.self) == #"{"errcode":"M_UNKNOWN","error":"Request body timed out"}"# + "\n")
+        #expect(response.headers.contains { $0.name == "Access-Control-Allow-Origin" })
+        #expect(harness.userinfoCalls == 0)
+        #expect(Response.reasonPhrase(for: 408) == "Request Timeout")
+    }
+
+    @Test func theWebhookAnswersAPlain408() {
+        let harness = AuthorizationServiceTests.Harness()
+        let response = harness.service.respond(to: Request(method: "POST", path: "/sfu_webhook", body: .timedOut))
+        #expect(response.status == 408)
+        #expect(response.body.isEmpty)
+    }
+}
