@@ -119,6 +119,58 @@ def test_64_silent_servers_leave_a_known_homeserver_its_threads(start_stack, pee
     assert any(status == 401 and seconds >= BUDGET - 1 for _, status, _, seconds in answers)
 
 
+def test_a_known_homeserver_that_stalls_takes_only_its_share(start_stack, peers):
+    """§13.3: a homeserver that answered (so is known) and then stalls 64 requests (its answers come
+    after the 10 s budget) holds at most half the threads; users of another homeserver keep getting
+    tokens with at most 1 s added latency, and each stalled request is answered within the budget."""
+    _, frontend = start_stack(**ALLOW_LOOPBACK)
+    bob = matrix_client.register(peers.restricted, "bob-" + secrets.token_hex(4))
+    # Both homeservers answer once, so both are known.
+    assert frontend.post_json("/get_token", matrix_client.get_token_body(
+        matrix_client.register(peers.full, "honest-" + secrets.token_hex(4)))).status == 200
+
+    def token():
+        return frontend.post_json("/get_token", matrix_client.get_token_body(bob))
+
+    baseline = [timed(token) for _ in range(30)]
+    assert all(response.status == 200 for response, _ in baseline)
+    stalled = [matrix_client.register(peers.full, f"stall{index}x{secrets.token_hex(3)}", delay=2 * BUDGET)
+               for index in range(64)]
+    stop = threading.Event()
+    answers = []
+    lock = threading.Lock()
+
+    def staller(account):
+        while not stop.is_set():
+            response, seconds = timed(lambda: frontend.post_json("/get_token", matrix_client.get_token_body(account), timeout=60))
+            with lock:
+                answers.append((response.status, is_matrix_error(response), seconds))
+            if response.status != 401:
+                stop.wait(0.2)
+
+    threads = [threading.Thread(target=staller, args=(account,), daemon=True) for account in stalled]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    healthy = []
+    until = time.monotonic() + 1.5 * BUDGET
+    while time.monotonic() < until:
+        healthy.append(timed(token))
+        time.sleep(0.05)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=2 * BUDGET)
+
+    assert [response.status for response, _ in healthy] == [200] * len(healthy)
+    assert max(seconds for _, seconds in healthy) <= max(seconds for _, seconds in baseline) + 1.0
+    wrong = [answer for answer in answers if answer[0] not in (401, 429, 503) or not answer[1]]
+    assert not wrong, wrong[:5]
+    assert max(seconds for _, _, seconds in answers) <= BUDGET + SLACK
+    # Some stalled requests got their thread (and their 401 at the budget), the others were refused.
+    statuses = {status for status, _, _ in answers}
+    assert {401, 503} <= statuses, statuses
+
+
 def fastcgi_post_that_stalls(upstream: str, path: str, declared: int, sent: bytes):
     """A direct FastCGI request whose body stops after `sent` (of `declared` bytes); returns the
     connection, to read the answer from."""

@@ -6,9 +6,9 @@ import Testing
 
 /// Contract §13.3: budgets for servers not known to answer, and fair executors for jobs.
 struct IsolationTests {
-    static func admission(total: Int = 4, grace: Duration = .zero) -> (DestinationAdmission, ManualMonotonicClock) {
+    static func admission(total: Int = 4, perDestination: Int? = nil, grace: Duration = .zero) -> (DestinationAdmission, ManualMonotonicClock) {
         let clock = ManualMonotonicClock()
-        var limits = DestinationAdmission.Limits(unknownTotal: total)
+        var limits = DestinationAdmission.Limits(unknownTotal: total, perDestination: perDestination)
         limits.probeGrace = grace
         return (DestinationAdmission(limits: limits, clock: clock), clock)
     }
@@ -17,6 +17,7 @@ struct IsolationTests {
 
     @Test func defaultLimitsKeepAReserveForKnownServers() {
         #expect(DestinationAdmission.Limits(threads: 16).unknownTotal == 8)
+        #expect(DestinationAdmission.Limits(threads: 16).perDestination == 8)
         #expect(DestinationAdmission.Limits(threads: 4).unknownTotal == 2)
         #expect(DestinationAdmission.Limits(threads: 1).unknownTotal == 1)
     }
@@ -30,13 +31,16 @@ struct IsolationTests {
             Issue.record("a fifth unknown server was admitted")
             return
         }
-        for _ in 0..<100 { #expect(admission.admit("good.example", deadline: Self.deadline) == .known) }
+        for _ in 0..<100 {
+            #expect(admission.admit("good.example", deadline: Self.deadline) == .known)
+            admission.finish("good.example", decision: .known, answered: true)
+        }
         admission.finish("127.0.0.2", decision: .admitted, answered: false)
         #expect(admission.admit("127.0.0.6", deadline: Self.deadline) == .admitted)
     }
 
     @Test func anAnswerCountsForTenMinutesAndSilenceEndsIt() {
-        let (admission, clock) = Self.admission(total: 1)
+        let (admission, clock) = Self.admission(total: 1, perDestination: 10)
         #expect(admission.admit("hs.example", deadline: Self.deadline) == .admitted)
         admission.finish("hs.example", decision: .admitted, answered: true)
         clock.advance(.seconds(599))
@@ -91,6 +95,37 @@ struct IsolationTests {
         }
         let waited = started.duration(to: .now)
         #expect(waited >= .milliseconds(150) && waited < .seconds(2))
+    }
+
+    @Test func aKnownServerThatStallsHoldsOnlyItsShare() {
+        let (admission, clock) = Self.admission(total: 4, perDestination: 2, grace: .milliseconds(500))
+        admission.finish("turncoat.example", decision: .known, answered: true)
+        admission.finish("good.example", decision: .known, answered: true)
+        #expect(admission.admit("turncoat.example", deadline: Self.deadline) == .known)
+        #expect(admission.admit("turncoat.example", deadline: Self.deadline) == .known)
+        // Its requests are older than the grace: refused at once, no thread spent waiting.
+        clock.advance(.milliseconds(600))
+        let started = ContinuousClock.now
+        defer { #expect(started.duration(to: .now) < .milliseconds(100)) }
+        guard case .refused = admission.admit("turncoat.example", deadline: Self.deadline) else {
+            Issue.record("a third request to a stalling server was admitted")
+            return
+        }
+        #expect(admission.admit("good.example", deadline: Self.deadline) == .known)
+        // Unknown servers' budget is untouched by known servers' requests.
+        #expect(admission.admit("new.example", deadline: Self.deadline) == .admitted)
+    }
+
+    @Test func aBusyKnownServerWaitsBrieflyForAPlace() {
+        let (admission, _) = Self.admission(total: 4, perDestination: 1, grace: .seconds(5))
+        admission.finish("busy.example", decision: .known, answered: true)
+        #expect(admission.admit("busy.example", deadline: Self.deadline) == .known)
+        let done = Thread {
+            usleep(50_000)
+            admission.finish("busy.example", decision: .known, answered: true)
+        }
+        #expect(admission.admit("busy.example", deadline: Self.deadline) == .known)
+        done.join()
     }
 
     @Test func theVerifierRefusesOverBudgetWithoutCallingAndLearnsFromAnswers() {

@@ -12,6 +12,11 @@ import Synchronization
 /// long at most, for one of those requests to end; if the server answered, it is known and passes.
 /// Silent servers gain nothing from this: their requests are older than the grace.
 ///
+/// And no one server, known or not, holds more than half the threads: a known server that turns
+/// silent (it answered once, then stalls a burst of requests) would otherwise take them all. A
+/// request over that share waits, under the same rule, for one of the server's requests to end,
+/// which for a busy healthy server is a matter of milliseconds.
+///
 /// Why budgets and not event-driven outbound I/O: libfcgi answers a request on the thread that
 /// accepted it, so curl multi would free no FastCGI thread unless the whole responder became
 /// asynchronous; the budget bounds what silence can cost with a few counters.
@@ -19,6 +24,8 @@ public final class DestinationAdmission: Sendable {
     public struct Limits: Sendable, Equatable {
         /// Requests to servers not known to answer in flight at once.
         public var unknownTotal: Int
+        /// Requests to any one server in flight at once.
+        public var perDestination: Int
         /// An answer makes a server known for this long.
         public var knownFor: Duration = .seconds(600)
         /// How recent a server's latest admitted request must be for an over-budget request to wait for it.
@@ -26,20 +33,21 @@ public final class DestinationAdmission: Sendable {
         /// Servers remembered at most (names come from clients).
         public var capacity = 10_000
 
-        public init(unknownTotal: Int) {
+        public init(unknownTotal: Int, perDestination: Int? = nil) {
             self.unknownTotal = max(1, unknownTotal)
+            self.perDestination = max(1, perDestination ?? unknownTotal)
         }
 
         /// Half the threads only for servers known to answer, the other half for all: a known
         /// server's requests wait for their homeserver too, so a smaller reserve cost throughput
         /// (bench/hostile.py: a quarter of 16 threads gave 57–101 % of the unattacked throughput).
         public init(threads: Int) {
-            self.init(unknownTotal: threads / 2)
+            self.init(unknownTotal: threads / 2, perDestination: threads / 2)
         }
     }
 
     public enum Decision: Sendable, Equatable {
-        /// Answered recently: not counted.
+        /// Answered recently: counted only against the server's own share.
         case known
         /// Counted against the budget until `finish`.
         case admitted
@@ -73,33 +81,41 @@ public final class DestinationAdmission: Sendable {
 
     /// Waits no longer than `deadline` (and `probeGrace`).
     public func admit(_ destination: String, deadline: Deadline) -> Decision {
-        switch attempt(destination, mayWait: true) {
-        case .decided(let decision):
-            return decision
-        case .waitFor(let signal, let grace):
-            _ = signal.wait(until: Deadline(after: min(grace, max(deadline.remaining, .zero))))
-            guard case .decided(let decision) = attempt(destination, mayWait: false) else { return .refused(reason: "unreachable") }
-            return decision
+        let grace = Deadline(after: limits.probeGrace)
+        while true {
+            switch attempt(destination, mayWait: !grace.hasPassed && !deadline.hasPassed) {
+            case .decided(let decision):
+                return decision
+            case .waitFor(let signal, let limit):
+                _ = signal.wait(until: Deadline(after: min(limit, grace.remaining, deadline.remaining)))
+            }
         }
     }
 
+    /// Admits, refuses, or names what to wait for (the end of one of the server's requests) and how long.
     private func attempt(_ destination: String, mayWait: Bool) -> Attempt {
         let now = clock.now()
         return state.withLock { state in
-            if let answered = state.lastAnswer[destination], answered.duration(to: now) < limits.knownFor { return .decided(.known) }
-            if state.total < limits.unknownTotal {
-                var entry = state.inFlight[destination] ?? (0, now, Destination())
-                entry.count += 1
-                entry.latest = now
-                state.inFlight[destination] = entry
-                state.total += 1
-                return .decided(.admitted)
+            let known = state.lastAnswer[destination].map { $0.duration(to: now) < limits.knownFor } ?? false
+            let entry = state.inFlight[destination]
+            // Waiting is worth it only for a server whose latest request began a moment ago: a busy
+            // healthy server, or a new one about to answer. A stalling server's requests are old.
+            let left = entry.map { limits.probeGrace - $0.latest.duration(to: now) } ?? .zero
+            if let entry, entry.count >= limits.perDestination {
+                if mayWait, left > .zero { return .waitFor(entry.destination.ended.withLock { $0 }, left) }
+                return .decided(.refused(reason: "\(entry.count) requests to this server are in flight (limit \(limits.perDestination))"))
             }
-            if mayWait, let entry = state.inFlight[destination] {
-                let grace = limits.probeGrace - entry.latest.duration(to: now)
-                if grace > .zero { return .waitFor(entry.destination.ended.withLock { $0 }, grace) }
+            if !known && state.total >= limits.unknownTotal {
+                if mayWait, left > .zero, let entry { return .waitFor(entry.destination.ended.withLock { $0 }, left) }
+                return .decided(.refused(reason: "\(state.total) requests to servers not known to answer are in flight (limit \(limits.unknownTotal))"))
             }
-            return .decided(.refused(reason: "\(state.total) requests to servers not known to answer are in flight (limit \(limits.unknownTotal))"))
+            var updated = entry ?? (0, now, Destination())
+            updated.count += 1
+            updated.latest = now
+            state.inFlight[destination] = updated
+            if known { return .decided(.known) }
+            state.total += 1
+            return .decided(.admitted)
         }
     }
 
@@ -114,8 +130,9 @@ public final class DestinationAdmission: Sendable {
             } else {
                 state.lastAnswer[destination] = nil
             }
-            guard decision == .admitted, var entry = state.inFlight[destination] else { return nil }
-            state.total = max(0, state.total - 1)
+            if case .refused = decision { return nil }
+            guard var entry = state.inFlight[destination] else { return nil }
+            if decision == .admitted { state.total = max(0, state.total - 1) }
             entry.count -= 1
             state.inFlight[destination] = entry.count > 0 ? entry : nil
             return entry.destination.ended.withLock { signal in
