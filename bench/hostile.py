@@ -169,6 +169,10 @@ def main() -> int:
         rows.append((f"round {number}: throughput ratio", f"{ratio:.2f}", f">= {THROUGHPUT_TARGET}", ratio >= THROUGHPUT_TARGET))
         rows.append((f"round {number}: added p99", f"{added:+.1f} ms", f"< {ADDED_P99_TARGET_MS:.0f} ms",
                      added < ADDED_P99_TARGET_MS))
+    ratios = sorted(attacked.requests_per_second / quiet.requests_per_second for quiet, attacked in rounds)
+    middle = ratios[len(ratios) // 2]
+    rows.append(("median throughput ratio", f"{middle:.2f}", f">= {THROUGHPUT_TARGET}", middle >= THROUGHPUT_TARGET))
+    rows.append(("load average at the end", " ".join(f"{value:.1f}" for value in os.getloadavg()), "", None))
     statuses = ", ".join(f"{status}: {count}" for status, count in sorted(attack_answers.items()))
     rows.append(("attacking requests answered", statuses, "", None))
     rows.append(("slowest attacking request", f"{slowest_attack:.2f} s", "<= 10.5 s", slowest_attack <= 10.5))
