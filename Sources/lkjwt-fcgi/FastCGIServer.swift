@@ -105,8 +105,10 @@ final class FastCGIServer: Sendable {
     }
 
     private func handle(_ fcgiRequest: inout FCGX_Request) {
+        let deadline = Deadline(after: Request.bodyTimeout)
         let parameters = ProcessEnvironment.variables(fcgiRequest.envp, prefixes: FastCGIServer.wantedParameters)
-        let body = FastCGIServer.readBody(fcgiRequest.in, contentLength: parameters["CONTENT_LENGTH"])
+        let body = FastCGIServer.readBody(
+            fcgiRequest.in, connection: fcgiRequest.ipcFd, contentLength: parameters["CONTENT_LENGTH"], deadline: deadline)
         let request = Request(cgiParameters: parameters, body: body)
         let response = service.respond(to: request)
         let bytes = response.cgiBytes(includeBody: request.method != "HEAD")
@@ -118,19 +120,49 @@ final class FastCGIServer: Sendable {
     }
 
     /// Reads in small steps: most requests (GET, OPTIONS) have no body, and a zeroed 64 KiB buffer
-    /// for each of them showed in profiles.
-    static func readBody(_ stream: UnsafeMutablePointer<FCGX_Stream>?, contentLength: String?) -> Request.Body {
+    /// for each of them showed in profiles. Bytes libfcgi already holds are copied; otherwise exactly
+    /// one record is read from the connection, with a receive timeout of what is left of `deadline`,
+    /// so a client that stops sending costs this thread no more than the body's deadline (§13.2).
+    static func readBody(
+        _ stream: UnsafeMutablePointer<FCGX_Stream>?, connection: Int32, contentLength: String?, deadline: Deadline
+    ) -> Request.Body {
         guard let limit = Request.bodyReadLimit(contentLength: contentLength) else { return .tooLarge }
+        guard let stream, limit > 0 else { return .bytes([]) }
         var body: [UInt8] = []
         var chunk = [CChar](repeating: 0, count: min(limit, 8192))
+        var timeoutSet = false
+        // A kept-alive connection waits for its next request without a timeout again.
+        defer { if timeoutSet { setReceiveTimeout(connection, .zero) } }
         while body.count < limit {
-            let wanted = Int32(min(chunk.count, limit - body.count))
-            let read = FCGX_GetStr(&chunk, wanted, stream)
-            if read <= 0 { break }
-            chunk.withUnsafeBytes { body.append(contentsOf: $0.prefix(Int(read))) }
-            if read < wanted { break }
+            let buffered = stream.pointee.rdNext.map { next in stream.pointee.stop.map { $0 - next } ?? 0 } ?? 0
+            if buffered > 0 {
+                let wanted = Int32(min(chunk.count, limit - body.count, buffered))
+                let read = FCGX_GetStr(&chunk, wanted, stream)
+                if read <= 0 { break }
+                chunk.withUnsafeBytes { body.append(contentsOf: $0.prefix(Int(read))) }
+                continue
+            }
+            if stream.pointee.isClosed != 0 { break }
+            guard !deadline.hasPassed else { return .timedOut }
+            setReceiveTimeout(connection, deadline.remaining)
+            timeoutSet = true
+            let byte = FCGX_GetChar(stream)
+            if byte < 0 {
+                // End of the body, or the read failed: by the timeout (EAGAIN) or otherwise.
+                if deadline.hasPassed || [EAGAIN, EWOULDBLOCK].contains(FCGX_GetError(stream)) { return .timedOut }
+                break
+            }
+            body.append(UInt8(truncatingIfNeeded: byte))
         }
         guard body.count <= Request.maximumBodySize else { return .tooLarge }
         return .bytes(body)
+    }
+
+    /// `SO_RCVTIMEO` on the request's connection; zero waits without limit. At least 1 ms, as zero
+    /// would mean "no timeout".
+    private static func setReceiveTimeout(_ connection: Int32, _ duration: Duration) {
+        let milliseconds = duration == .zero ? 0 : max(1, duration.milliseconds)
+        var value = timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int(milliseconds % 1000) * 1000)
+        _ = setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 }

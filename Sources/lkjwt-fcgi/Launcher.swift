@@ -35,7 +35,9 @@ struct Launcher {
             settings: JobMachine.Settings(sanityInterval: Int64(min(configuration.sanityCheckIntervalSeconds, Int(Int64.max / 1000))) * 1000),
             logger: logger)
         let service = AuthorizationService(
-            configuration: configuration, dependencies: .init(http: http, clock: clock, random: random, delegation: jobs, addressRules: addressRules),
+            configuration: configuration, dependencies: .init(
+                http: http, clock: clock, random: random, delegation: jobs, addressRules: addressRules,
+                admission: DestinationAdmission(limits: .init(threads: threads))),
             logger: logger)
         let scheduler = JobScheduler(jobs: jobs, logger: logger)
 

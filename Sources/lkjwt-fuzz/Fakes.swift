@@ -20,7 +20,7 @@ struct ScriptedHTTPClient: HTTPClient {
 /// SRV answers fixed per input.
 struct FixedSRVResolver: SRVResolver {
     let answer: SRVAnswer
-    func lookup(_ name: String) -> SRVAnswer { answer }
+    func lookup(_ name: String, timeout: Duration) -> SRVAnswer { answer }
 }
 
 struct FixedRandomSource: RandomSource {

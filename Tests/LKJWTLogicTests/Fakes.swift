@@ -65,7 +65,7 @@ final class TableSRVResolver: SRVResolver {
         self.answers = answers
     }
 
-    func lookup(_ name: String) -> SRVAnswer {
+    func lookup(_ name: String, timeout: Duration) -> SRVAnswer {
         counter.withLock { $0.append(name) }
         return answers[name] ?? .notFound
     }
@@ -85,4 +85,11 @@ final class MovableClock: WallClock {
     init(_ seconds: Double = 1_700_000_000) { current = Mutex(Date(timeIntervalSince1970: seconds)) }
     func now() -> Date { current.withLock { $0 } }
     func advance(seconds: Double) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
+
+/// A monotonic clock tests move by hand.
+final class ManualMonotonicClock: MonotonicClock {
+    private let current = Mutex(ContinuousClock.now)
+    func now() -> ContinuousClock.Instant { current.withLock { $0 } }
+    func advance(_ duration: Duration) { current.withLock { $0 = $0.advanced(by: duration) } }
 }

@@ -25,5 +25,6 @@ public enum SRVAnswer: Sendable, Equatable {
 
 /// SRV lookups come in through this, so discovery is testable without DNS.
 public protocol SRVResolver: Sendable {
-    func lookup(_ name: String) -> SRVAnswer
+    /// Answers within `timeout` (at least one second: the resolver counts whole seconds).
+    func lookup(_ name: String, timeout: Duration) -> SRVAnswer
 }

@@ -4,10 +4,11 @@ import CResolv
 public struct SystemSRVResolver: SRVResolver {
     public init() {}
 
-    public func lookup(_ name: String) -> SRVAnswer {
+    public func lookup(_ name: String, timeout: Duration) -> SRVAnswer {
         var answer = [UInt8](repeating: 0, count: 8192)
         var failure: Int32 = 0
-        let length = lk_query_srv(name, &answer, Int32(answer.count), &failure)
+        let seconds = Int32(clamping: max(1, timeout.components.seconds))
+        let length = lk_query_srv(name, &answer, Int32(answer.count), seconds, &failure)
         guard length >= 0 else {
             switch failure {
             case HOST_NOT_FOUND, NO_DATA: return .notFound

@@ -118,6 +118,11 @@ extension AuthorizationService {
                 "MatrixServerName": .untrusted(token.matrixServerName), "step": .untrusted(step), "err": .untrusted(reason), "RemoteAddr": "\(request.remoteAddress)",
             ])
             return .failure(.unauthorized)
+        case .refused(let reason):
+            logger.warning("Verification refused", metadata: [
+                "MatrixServerName": "\(token.matrixServerName)", "err": "\(reason)", "RemoteAddr": "\(request.remoteAddress)",
+            ])
+            return .failure(.unknownServersBusy)
         case .verified(let userID):
             if let claimedUserID, claimedUserID != userID {
                 logger.warning("Claimed user ID does not match the verified one", metadata: ["claimedUserId": .untrusted(claimedUserID), "matrixId": .untrusted(userID)])

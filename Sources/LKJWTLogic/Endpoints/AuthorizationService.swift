@@ -8,16 +8,19 @@ public final class AuthorizationService: Sendable {
         public var clock: any WallClock
         public var resolver: ServerResolver
         public var delegation: (any DelayedLeaveDelegation)?
+        /// nil: no budget for servers not known to answer (tests, CGI: one request per process).
+        public var admission: DestinationAdmission?
 
         public init(
             http: any HTTPClient, clock: any WallClock = SystemWallClock(), srv: any SRVResolver = SystemSRVResolver(),
             random: any RandomSource = SystemRandomSource(), delegation: (any DelayedLeaveDelegation)? = nil,
-            addressRules: OutboundAddressRules
+            addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil
         ) {
             self.http = http
             self.clock = clock
             self.resolver = ServerResolver(http: http, srv: srv, clock: clock, random: random, addressRules: addressRules)
             self.delegation = delegation
+            self.admission = admission
         }
     }
 
@@ -32,7 +35,7 @@ public final class AuthorizationService: Sendable {
     public init(configuration: Configuration, dependencies: Dependencies, logger: Logger) {
         self.configuration = configuration
         self.clock = dependencies.clock
-        self.verifier = OpenIDVerifier(resolver: dependencies.resolver, http: dependencies.http)
+        self.verifier = OpenIDVerifier(resolver: dependencies.resolver, http: dependencies.http, admission: dependencies.admission)
         self.roomService = RoomServiceClient(
             liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret,
             http: dependencies.http, clock: dependencies.clock)
@@ -44,6 +47,15 @@ public final class AuthorizationService: Sendable {
     public func respond(to request: Request) -> Response {
         guard let route = Route.match(path: request.path) else {
             return AuthorizationService.errorResponse(MatrixError.unrecognized, headers: [("Content-Type", "application/json")], method: request.method)
+        }
+        if request.body == .timedOut {
+            logger.warning("Request body timed out", metadata: ["RemoteAddr": "\(request.remoteAddress)", "timeout": "\(Request.bodyTimeout)"])
+            switch route {
+            case .getToken, .legacyToken, .delegateDelayedLeave:
+                return AuthorizationService.errorResponse(MatrixError.bodyTimedOut, headers: CORS.headers, method: request.method)
+            case .healthz, .sfuWebhook:
+                return Response(status: 408)
+            }
         }
         switch route {
         case .healthz:

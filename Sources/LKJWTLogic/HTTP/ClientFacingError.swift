@@ -27,6 +27,7 @@ public struct MatrixError: ClientFacingError, Equatable {
 
     public static let notJSON = MatrixError(status: 400, errcode: "M_NOT_JSON", message: "Error reading request")
     public static let tooLarge = MatrixError(status: 413, errcode: "M_TOO_LARGE", message: "Request body too large")
+    public static let bodyTimedOut = MatrixError(status: 408, errcode: "M_UNKNOWN", message: "Request body timed out")
     public static let unauthorized = MatrixError(status: 401, errcode: "M_UNAUTHORIZED", message: "The request could not be authorised.")
     public static let unrecognized = MatrixError(status: 404, errcode: "M_UNRECOGNIZED", message: "Unrecognized request")
     public static let methodNotAllowed = MatrixError(status: 405, errcode: "M_UNRECOGNIZED", message: "Method not allowed")

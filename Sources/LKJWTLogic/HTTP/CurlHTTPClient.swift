@@ -55,6 +55,10 @@ final class EasyHandle: @unchecked Sendable {
 
         try set(CURLOPT_URL, lk_curl_setopt_string(curl, CURLOPT_URL, request.url))
         try set(CURLOPT_NOSIGNAL, lk_curl_setopt_long(curl, CURLOPT_NOSIGNAL, 1))
+        // At a timeout during name resolution, leave the resolver thread to finish alone instead of
+        // waiting for it: a nameserver that never answers would hold us for the resolver's own
+        // 5 s × 2 attempts, past the request's budget (§13.2).
+        try set(CURLOPT_QUICK_EXIT, lk_curl_setopt_long(curl, CURLOPT_QUICK_EXIT, 1))
         try set(CURLOPT_PROTOCOLS_STR, lk_curl_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "http,https"))
         let redirectProtocols = request.redirectsOnlyToHTTPS ? "https" : "http,https"
         try set(CURLOPT_REDIR_PROTOCOLS_STR, lk_curl_setopt_string(curl, CURLOPT_REDIR_PROTOCOLS_STR, redirectProtocols))

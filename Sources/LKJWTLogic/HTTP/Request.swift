@@ -4,7 +4,13 @@ public struct Request: Sendable {
     public enum Body: Sendable, Equatable {
         case bytes([UInt8])
         case tooLarge
+        /// It did not arrive completely within `Request.bodyTimeout` of the request's start (§13.2).
+        case timedOut
     }
+
+    /// A whole body must arrive within this of the request's start, so a client that stops
+    /// sending cannot hold a thread (contract §13.2).
+    public static let bodyTimeout: Duration = .seconds(10)
 
     /// Bodies above this are not read (contract §3.1).
     public static let maximumBodySize = 64 * 1024

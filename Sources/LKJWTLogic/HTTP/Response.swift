@@ -36,6 +36,7 @@ public struct Response: Sendable, Equatable {
         case 403: "Forbidden"
         case 404: "Not Found"
         case 405: "Method Not Allowed"
+        case 408: "Request Timeout"
         case 413: "Content Too Large"
         case 429: "Too Many Requests"
         case 500: "Internal Server Error"

@@ -2,8 +2,9 @@ import Logging
 import Synchronization
 
 /// The background scheduler every long-lived process runs (contract §8.10): one dispatcher thread
-/// claims due work from the store, a few executor threads perform it (so one slow homeserver does
-/// not hold up every other job), and a heartbeat tells other processes a scheduler is alive. A liveness
+/// claims due work from the store, a few executor threads perform it, taking destinations in turn
+/// with at most half of them on one destination (so one slow homeserver does not hold up every
+/// other job, §13.3), and a heartbeat tells other processes a scheduler is alive. A liveness
 /// thread keeps this process's claim-owner record fresh and takes over the claims of owners whose
 /// record lapsed (§8.10 rule 4, rev. 2).
 public final class JobScheduler: Sendable {
@@ -20,9 +21,13 @@ public final class JobScheduler: Sendable {
     /// How often other owners' records are read for lapses (a read; the scan follows only on a lapse).
     static let livenessCheckInterval: Int64 = 100
 
+    /// Claimed work held at most, in all lanes: a stalling server's due work waits here rather than
+    /// hide other servers' due work from the store's soonest-first query.
+    static let maximumQueued = 4_096
+
     private struct State {
         var running = false
-        var queue: [JobMachine.Work] = []
+        var queue: FairWorkQueue
         var threads: [PosixThread] = []
         var lastHeartbeat: Int64 = 0
         var livenessRunning = false
@@ -33,7 +38,7 @@ public final class JobScheduler: Sendable {
     let jobs: DelayedLeaveJobs
     let executorCount: Int
     let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let dispatcherWake = Semaphore()
     private let workAvailable = Semaphore()
     private let livenessWake = Semaphore()
@@ -42,6 +47,7 @@ public final class JobScheduler: Sendable {
         self.jobs = jobs
         self.executorCount = executors
         self.logger = logger
+        self.state = Mutex(State(queue: FairWorkQueue(perLaneLimit: executors / 2)))
     }
 
     /// Cold start (§8.11): when no scheduler has been alive for 15 s, the first process to get the
@@ -108,8 +114,7 @@ public final class JobScheduler: Sendable {
     public func stop() {
         let (threads, queued) = state.withLock { state -> ([PosixThread], [JobMachine.Work]) in
             state.running = false
-            defer { state.queue = [] }
-            return (state.threads, state.queue)
+            return (state.threads, state.queue.removeAll())
         }
         dispatcherWake.signal()
         for _ in 0..<executorCount { workAvailable.signal() }
@@ -184,11 +189,16 @@ public final class JobScheduler: Sendable {
     private func dispatch() {
         while isRunning {
             beat()
-            let room = state.withLock { executorCount * 2 - $0.queue.count }
+            // Enough startable work for every executor, counting only lanes below their limit.
+            let room = state.withLock { state in
+                min(executorCount * 2 - state.queue.startable, Self.maximumQueued - state.queue.count)
+            }
             if room > 0 {
                 let work = jobs.claimDueWork(limit: room)
                 if !work.isEmpty {
-                    state.withLock { $0.queue += work }
+                    state.withLock { state in
+                        for item in work { state.queue.add(item) }
+                    }
                     for _ in work { workAvailable.signal() }
                     // More may be due right now (a burst of restarts): claim again without sleeping.
                     continue
@@ -213,13 +223,21 @@ public final class JobScheduler: Sendable {
     private func execute() {
         while true {
             workAvailable.wait(milliseconds: 250)
-            let next = state.withLock { state -> (JobMachine.Work?, Bool) in
-                (state.queue.isEmpty ? nil : state.queue.removeFirst(), state.running)
+            let now = jobs.nowMilliseconds
+            // Half the lease still left when the attempt starts: it ends before the claim could be taken over.
+            let (work, stale, running) = state.withLock { state in
+                let (work, stale) = state.queue.next(now: now, leaseLeft: jobs.settings.lease / 2)
+                return (work, stale, state.running)
             }
-            if let work = next.0 {
+            for item in stale { jobs.release(item) }
+            if !stale.isEmpty { dispatcherWake.signal() }
+            if let work {
                 jobs.perform(work)
+                state.withLock { $0.queue.finished(work) }
+                // The lane may take its next work now.
+                workAvailable.signal()
                 dispatcherWake.signal()
-            } else if !next.1 {
+            } else if !running {
                 return
             }
         }

@@ -11,6 +11,9 @@ public struct DiscoveryCachePolicy: Sendable {
     public var failure: Duration = .seconds(3600)
     /// A well-known that could not be reached at all: retried sooner, the server may just be restarting.
     public var unreachable: Duration = .seconds(120)
+    /// A DNS lookup that failed (timeout, SERVFAIL): not an answer, but asking again at once would
+    /// let a flood naming a server with a dead nameserver cost a lookup per request (§13.2).
+    public var dnsFailure: Duration = .seconds(30)
 
     public init() {}
 

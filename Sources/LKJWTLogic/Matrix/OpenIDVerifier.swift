@@ -4,6 +4,8 @@ public struct OpenIDVerifier: Sendable {
         case verified(userID: String)
         /// `step` names what failed (for operators); clients only ever see 401.
         case rejected(step: String, reason: String)
+        /// Not tried: the budget for servers not known to answer is spent (§13.3).
+        case refused(reason: String)
     }
 
     /// The whole verification, discovery included: a dead homeserver costs a client at most this.
@@ -12,11 +14,15 @@ public struct OpenIDVerifier: Sendable {
     let resolver: ServerResolver
     let http: any HTTPClient
     let budget: Duration
+    let admission: DestinationAdmission?
 
-    public init(resolver: ServerResolver, http: any HTTPClient, budget: Duration = OpenIDVerifier.defaultBudget) {
+    public init(
+        resolver: ServerResolver, http: any HTTPClient, budget: Duration = OpenIDVerifier.defaultBudget, admission: DestinationAdmission? = nil
+    ) {
         self.resolver = resolver
         self.http = http
         self.budget = budget
+        self.admission = admission
     }
 
     public func verify(accessToken: String, serverName rawServerName: String) -> Outcome {
@@ -25,6 +31,10 @@ public struct OpenIDVerifier: Sendable {
         }
         let deadline = Deadline(after: budget)
         let addressPolicy = resolver.addressRules.federation(of: rawServerName)
+        let decision = admission?.admit(rawServerName, deadline: deadline) ?? .known
+        if case .refused(let reason) = decision { return .refused(reason: reason) }
+        var answered = false
+        defer { admission?.finish(rawServerName, decision: decision, answered: answered) }
         let path = "/_matrix/federation/v1/openid/userinfo?access_token=" + OpenIDVerifier.formEncode(accessToken)
 
         var response: OutboundResponse?
@@ -56,6 +66,7 @@ public struct OpenIDVerifier: Sendable {
         guard let response else {
             return .rejected(step: "userinfo", reason: lastFailure.isEmpty ? "verification took too long" : lastFailure)
         }
+        answered = true
         return OpenIDVerifier.evaluate(response, serverName: rawServerName)
     }
 

@@ -17,6 +17,8 @@ public final class ServerResolver: Sendable {
     /// One SRV answer can list hundreds of targets; trying them all would turn one request into a
     /// scan (§13.1).
     static let maximumSRVTargets = 10
+    /// One SRV lookup gets at most this, as the resolver's default (5 s, 2 attempts) would be too long.
+    static let lookupTimeout: Duration = .seconds(5)
 
     enum Delegation: Sendable, Equatable {
         /// The raw `m.server` value.
@@ -61,9 +63,11 @@ public final class ServerResolver: Sendable {
         if let port = name.port {
             return [FederationTarget(connectHost: host, connectPort: port, hostHeader: name.raw, tlsName: host, source: "explicit port")]
         }
-        let delegation = wellKnownCache.value(for: host) { fetchWellKnown(host, deadline: deadline) }
+        guard let delegation = wellKnownCache.value(for: host, deadline: deadline, compute: { fetchWellKnown(host, deadline: deadline) }) else {
+            throw Failure(step: "well-known", reason: "gave up waiting for another request's lookup of \(host) at the deadline")
+        }
         guard case .delegated(let raw) = delegation else {
-            return srvTargets(host, deadline: deadline) ?? [Self.defaultPortTarget(host)]
+            return try srvTargets(host, deadline: deadline) ?? [Self.defaultPortTarget(host)]
         }
         guard let delegated = ServerName.parse(raw) else {
             throw Failure(step: "well-known", reason: "m.server \(raw.goQuoted) of \(host) is not a valid server name")
@@ -76,17 +80,22 @@ public final class ServerResolver: Sendable {
                 connectHost: delegatedHost, connectPort: port, hostHeader: raw, tlsName: delegatedHost,
                 source: "well-known of \(host), explicit port")]
         }
-        return srvTargets(delegatedHost, deadline: deadline) ?? [Self.defaultPortTarget(delegatedHost)]
+        return try srvTargets(delegatedHost, deadline: deadline) ?? [Self.defaultPortTarget(delegatedHost)]
     }
 
-    /// Drops what is known about a name after all its targets failed, so the next attempt resolves afresh.
+    /// Drops what is known about a name after all its targets failed, so the next attempt resolves
+    /// afresh. Failures stay: asking a dead nameserver again is what their caching prevents (§13.2).
     public func forget(_ name: ServerName) {
         guard case .dns(let host) = name.host else { return }
-        if case .delegated(let raw)? = wellKnownCache.peek(host), let delegated = ServerName.parse(raw), case .dns(let delegatedHost) = delegated.host {
-            srvCache.remove(delegatedHost)
+        if case .delegated(let raw)? = wellKnownCache.peek(host) {
+            if let delegated = ServerName.parse(raw), case .dns(let delegatedHost) = delegated.host { forgetRecords(delegatedHost) }
+            wellKnownCache.remove(host)
         }
-        wellKnownCache.remove(host)
-        srvCache.remove(host)
+        forgetRecords(host)
+    }
+
+    private func forgetRecords(_ name: String) {
+        if case .records? = srvCache.peek(name) { srvCache.remove(name) }
     }
 
     private static func literalTarget(_ name: ServerName, source: String) -> FederationTarget {
@@ -128,8 +137,10 @@ public final class ServerResolver: Sendable {
     }
 
     /// Targets from `_matrix-fed._tcp` (or the deprecated `_matrix._tcp`), in RFC 2782 order; nil when there are none.
-    private func srvTargets(_ name: String, deadline: Deadline) -> [FederationTarget]? {
-        let result = srvCache.value(for: name) { lookUpSRV(name) }
+    private func srvTargets(_ name: String, deadline: Deadline) throws(Failure) -> [FederationTarget]? {
+        guard let result = srvCache.value(for: name, deadline: deadline, compute: { lookUpSRV(name, deadline: deadline) }) else {
+            throw Failure(step: "SRV", reason: "gave up waiting for another request's lookup of \(name) at the deadline")
+        }
         guard case .records(let recordName, let records) = result else { return nil }
         let usable = records.filter { !$0.target.isEmpty && $0.target != "." }
         guard !usable.isEmpty else { return nil }
@@ -141,18 +152,24 @@ public final class ServerResolver: Sendable {
         }
     }
 
-    private func lookUpSRV(_ name: String) -> (value: SRVResult, lifetime: Duration?) {
+    private func lookUpSRV(_ name: String, deadline: Deadline) -> (value: SRVResult, lifetime: Duration?) {
         var reasons: [String] = []
         for service in ["_matrix-fed._tcp.", "_matrix._tcp."] {
             let recordName = service + name
-            switch srv.lookup(recordName) {
+            // The resolver counts whole seconds; less than one left is no time for a fair lookup,
+            // and what it did not ask it must not remember as failed.
+            let timeout = deadline.capped(Self.lookupTimeout)
+            guard timeout >= .seconds(1) else {
+                return (.none(reason: "\(recordName): no time left for the lookup"), nil)
+            }
+            switch srv.lookup(recordName, timeout: timeout) {
             case .records(let records, let ttl):
                 return (.records(name: recordName, records), policy.srvLifetime(ttl: ttl))
             case .notFound:
                 reasons.append("\(recordName): no records")
             case .failure(let reason):
-                // A DNS failure is not an answer: fall back this time, ask again next time.
-                return (.none(reason: "\(recordName): \(reason)"), nil)
+                // Fall back this time; a flood naming this server costs one lookup per period (§13.2).
+                return (.none(reason: "\(recordName): \(reason)"), policy.dnsFailure)
             }
         }
         return (.none(reason: reasons.joined(separator: "; ")), policy.failure)

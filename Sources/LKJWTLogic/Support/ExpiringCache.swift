@@ -2,10 +2,24 @@ import FoundationEssentials
 import Synchronization
 
 /// A per-process cache shared by the worker threads. Concurrent lookups of one key collapse into
-/// one: the first caller computes while the others wait on that key's lock, then read its result.
+/// one: the first caller computes, outside any lock, while the others wait for its result, each
+/// only until its own deadline (contract §13.2), so a lookup that hangs holds no one but its caller.
 final class ExpiringCache<Value: Sendable>: Sendable {
-    private final class Slot: Sendable {
-        let entry = Mutex<(value: Value, expiry: Date)?>(nil)
+    /// A computation in progress, which later callers of the same key wait for.
+    private final class Flight: Sendable {
+        let result = Mutex<Value?>(nil)
+        let done = MonotonicSignal()
+    }
+
+    private enum Role {
+        case cached(Value)
+        case wait(Flight)
+        case compute(Flight)
+    }
+
+    private struct Slot {
+        var entry: (value: Value, expiry: Date)?
+        var flight: Flight?
     }
 
     private let slots = Mutex<[String: Slot]>([:])
@@ -19,53 +33,69 @@ final class ExpiringCache<Value: Sendable>: Sendable {
     }
 
     /// The cached value, or the result of `compute`, kept for the lifetime it returns (nil: not kept).
+    /// Waits for another thread's computation of the same key without a time limit: only for callers
+    /// whose computations are themselves bounded.
     func value(for key: String, compute: () -> (value: Value, lifetime: Duration?)) -> Value {
-        let slot = self.slot(for: key)
-        return slot.entry.withLock { entry in
+        // A computation is bounded by its own timeouts, so "never" here means "as long as it takes".
+        value(for: key, deadline: Deadline(after: .seconds(86_400)), compute: compute)!
+    }
+
+    /// As above; nil when `deadline` passed while another thread was still computing this key.
+    func value(for key: String, deadline: Deadline, compute: () -> (value: Value, lifetime: Duration?)) -> Value? {
+        let role = slots.withLock { slots -> Role in
             let now = clock.now()
-            if let cached = entry, cached.expiry > now { return cached.value }
+            if let cached = slots[key]?.entry, cached.expiry > now { return .cached(cached.value) }
+            if let flight = slots[key]?.flight { return .wait(flight) }
+            if slots[key] == nil, slots.count >= capacity { evict(&slots, now: now) }
+            let flight = Flight()
+            slots[key, default: Slot()].flight = flight
+            return .compute(flight)
+        }
+        switch role {
+        case .cached(let value):
+            return value
+        case .wait(let flight):
+            guard flight.done.wait(until: deadline) else { return nil }
+            return flight.result.withLock { $0 }
+        case .compute(let flight):
             let (value, lifetime) = compute()
-            if let lifetime, lifetime > .zero {
-                entry = (value, now.addingTimeInterval(Double(lifetime.milliseconds) / 1000))
-            } else {
-                entry = nil
+            let now = clock.now()
+            slots.withLock { slots in
+                var slot = slots[key] ?? Slot()
+                if let lifetime, lifetime > .zero {
+                    slot.entry = (value, now.addingTimeInterval(Double(lifetime.milliseconds) / 1000))
+                } else {
+                    slot.entry = nil
+                }
+                slot.flight = nil
+                slots[key] = slot
             }
+            flight.result.withLock { $0 = value }
+            flight.done.open()
             return value
         }
     }
 
     /// The unexpired value, without computing anything.
     func peek(_ key: String) -> Value? {
-        let slot = slots.withLock { $0[key] }
         let now = clock.now()
-        return slot?.entry.withLock { entry in entry.flatMap { $0.expiry > now ? $0.value : nil } }
+        return slots.withLock { slots in slots[key]?.entry.flatMap { $0.expiry > now ? $0.value : nil } }
     }
 
     func remove(_ key: String) {
-        let slot = slots.withLock { $0[key] }
-        slot?.entry.withLock { $0 = nil }
-    }
-
-    private func slot(for key: String) -> Slot {
         slots.withLock { slots in
-            if let existing = slots[key] { return existing }
-            if slots.count >= capacity { evict(&slots) }
-            let slot = Slot()
-            slots[key] = slot
-            return slot
+            slots[key]?.entry = nil
+            if slots[key]?.flight == nil { slots[key] = nil }
         }
     }
 
-    /// Drops expired and empty entries; if that frees nothing, forgets everything not in use.
-    private func evict(_ slots: inout [String: Slot]) {
-        let now = clock.now()
-        let stale = slots.filter { _, slot in
-            slot.entry.withLockIfAvailable { entry in entry.map { $0.expiry <= now } ?? true } ?? false
-        }
-        if stale.isEmpty {
-            slots = slots.filter { _, slot in slot.entry.withLockIfAvailable { _ in false } ?? true }
-        } else {
-            for key in stale.keys { slots[key] = nil }
+    /// Drops expired entries; if that frees nothing, forgets every finished entry (computations in
+    /// progress stay, their waiters need them).
+    private func evict(_ slots: inout [String: Slot], now: Date) {
+        let before = slots.count
+        slots = slots.filter { _, slot in slot.flight != nil || (slot.entry.map { $0.expiry > now } ?? false) }
+        if slots.count == before {
+            slots = slots.filter { _, slot in slot.flight != nil }
         }
     }
 }
