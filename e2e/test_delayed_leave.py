@@ -20,9 +20,9 @@ import service as lkjwt
 import webhooks
 from processes import wait_until
 from fakes.client_server_api import NOT_FOUND, OK, rate_limited, server_error
-from jobs_support import (ENDPOINTS, LEGACY_SLOT, STORES, JobsStack, Scenario, gaps, job_state, jobs_environment,
-                          open_store, sleep_until, storage_field)
-from jobs_support import cs_api, logs_on_failure, participant_sfu, redis_server  # noqa: F401 (fixtures)
+from jobs_support import (ENDPOINTS, LEGACY_SLOT, STORES, Scenario, gaps, job_state, sleep_until, storage_field,
+                          two_worker_stack)
+from jobs_support import cs_api, logs_on_failure, participant_sfu, redis_server, scenario  # noqa: F401 (fixtures)
 
 # Scheduling allowance: the scheduler polls every 50 ms, plus HTTP and a busy two-core machine.
 LATE = 0.4
@@ -32,23 +32,7 @@ EARLY = 0.05
 
 @pytest.fixture(scope="module", params=STORES)
 def stack(request, peers, cs_api, participant_sfu, tmp_path_factory):
-    directory = tmp_path_factory.mktemp(f"delayed-leave-{request.param}")
-    redis = request.getfixturevalue("redis_server") if request.param == "redis" else None
-    store = open_store(request.param, directory, redis)
-    env = jobs_environment(peers.full, peers.ca_file, participant_sfu, cs_api, store)
-    started = JobsStack(directory, env, store, name=f"workers-{request.param}", workers=2, threads=4)
-    yield started
-    pids = started.pool.worker_pids()
-    started.stop()
-    # Every worker that ever ran in this module stopped on SIGTERM by itself ("Shutting down").
-    assert started.stderr().count('msg="Shutting down"') >= len(pids)
-
-
-@pytest.fixture
-def scenario(request, stack, peers, participant_sfu, cs_api, logs_on_failure) -> Scenario:
-    made = Scenario(stack, peers.full, participant_sfu, cs_api, tag=request.node.originalname)
-    logs_on_failure.append(made)
-    return made
+    yield from two_worker_stack(request, peers, cs_api, participant_sfu, tmp_path_factory, "delayed-leave")
 
 
 def members_for_every_endpoint(scenario: Scenario):

@@ -14,8 +14,8 @@ import expect
 import http_client
 import matrix_client
 from fakes.client_server_api import rate_limited, slow
-from jobs_support import STORES, JobsStack, Scenario, jobs_environment, open_store, sleep_until, token_body
-from jobs_support import cs_api, logs_on_failure, participant_sfu, redis_server  # noqa: F401 (fixtures)
+from jobs_support import STORES, JobsStack, Scenario, sleep_until, token_body, two_worker_stack
+from jobs_support import cs_api, logs_on_failure, participant_sfu, redis_server, scenario  # noqa: F401 (fixtures)
 from processes import wait_until
 
 # Scheduling allowance: the scheduler polls every 50 ms, plus HTTP and a busy two-core machine.
@@ -36,24 +36,7 @@ HUGE_HINTS = [
 
 @pytest.fixture(scope="module", params=STORES)
 def stack(request, peers, cs_api, participant_sfu, tmp_path_factory):
-    directory = tmp_path_factory.mktemp(f"hostile-numbers-{request.param}")
-    redis = request.getfixturevalue("redis_server") if request.param == "redis" else None
-    store = open_store(request.param, directory, redis)
-    # The fakes listen on loopback, which the outbound address policy blocks by default.
-    env = jobs_environment(peers.full, peers.ca_file, participant_sfu, cs_api, store,
-                           LIVEKIT_IP_RANGE_ALLOWLIST="127.0.0.0/8")
-    started = JobsStack(directory, env, store, name=f"workers-{request.param}", workers=2, threads=4)
-    yield started
-    pids = started.pool.worker_pids()
-    started.stop()
-    assert started.stderr().count('msg="Shutting down"') >= len(pids)
-
-
-@pytest.fixture
-def scenario(request, stack, peers, participant_sfu, cs_api, logs_on_failure) -> Scenario:
-    made = Scenario(stack, peers.full, participant_sfu, cs_api, tag=request.node.originalname)
-    logs_on_failure.append(made)
-    return made
+    yield from two_worker_stack(request, peers, cs_api, participant_sfu, tmp_path_factory, "hostile-numbers")
 
 
 def healthz(stack: JobsStack) -> int:
