@@ -25,6 +25,8 @@ from jobs_support import cs_api, logs_on_failure, participant_sfu, redis_server 
 from processes import wait_until
 
 LATE = 0.4
+# How long after a SIGKILL a request the killed worker had already written may still arrive.
+ON_THE_WIRE = 0.1
 EARLY = 0.05
 
 
@@ -207,8 +209,9 @@ def test_every_delayed_event_is_sent_exactly_once_across_four_workers(store, mak
         if delegation.member is victim:
             continue
         # A repeat is only possible for a send the killed worker had in flight, and must then be a 404.
+        # That send may reach the fake a moment after the kill: it was on the wire when it came.
         for repeat in sends[1:]:
-            assert repeat.status == 404 and sends[0].arrived < killed_at < repeat.arrived, f"{what}: {sends}"
+            assert repeat.status == 404 and sends[0].arrived < killed_at + ON_THE_WIRE < repeat.arrived, f"{what}: {sends}"
         assert_no_restart_after(cs_api.restarts(delegation.delay_id), sends[0].arrived, what)
         if role[id(delegation.member)] == 0:
             assert cs_api.restarts(delegation.delay_id) == []
