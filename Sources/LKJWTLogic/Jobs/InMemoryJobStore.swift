@@ -48,22 +48,14 @@ public final class InMemoryJobStore: JobStore {
 
     public func create(_ job: DelayedLeaveJob, quota: JobQuota) throws(JobStoreError) -> JobCreation {
         contents.withLock { contents in
-            var previous: DelayedLeaveJob?
-            var creation = JobCreation.created
-            if contents.records[job.key] == nil {
+            let (creation, previous) = JobCreation.over(contents.records[job.key])
+            if creation == .created {
                 let subjects = contents.subjects.values
                 if let limit = quota.perUser, !job.ownerUserID.isEmpty, subjects.count(where: { $0.owner == job.ownerUserID }) >= limit {
                     return .refused(.user)
                 }
                 if let limit = quota.perServer, subjects.count(where: { $0.server == job.serverName }) >= limit {
                     return .refused(.server)
-                }
-            } else {
-                do throws(JobStoreError) {
-                    previous = try contents.job(job.key)
-                    creation = .replaced(jobID: previous?.jobID ?? "")
-                } catch {
-                    creation = .replacedUnparsable(reason: error.message)
                 }
             }
             var created = job

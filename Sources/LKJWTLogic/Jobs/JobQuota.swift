@@ -41,3 +41,17 @@ public enum JobCreation: Sendable, Equatable {
     /// Nothing was written: a cap of the quota is reached.
     case refused(JobQuota.Cap)
 }
+
+extension JobCreation {
+    /// What storing a new job over `record` (nil: the key is free) is, with the job it replaces when
+    /// that record parses; every store decides this the same way.
+    static func over(_ record: String?) -> (creation: JobCreation, replaced: DelayedLeaveJob?) {
+        guard let record else { return (.created, nil) }
+        do throws(DelayedLeaveJob.RecordError) {
+            let replaced = try DelayedLeaveJob(record: record)
+            return (.replaced(jobID: replaced.jobID), replaced)
+        } catch {
+            return (.replacedUnparsable(reason: error.description), nil)
+        }
+    }
+}

@@ -97,16 +97,7 @@ public final class RedisJobStore: JobStore {
             for attempt in 0..<Self.updateAttempts {
                 let stored = try connection.run(["HGET", Self.jobsKey, field]).string
                 if let unconfirmed, unconfirmed.record == stored { return unconfirmed.creation }
-                var before: DelayedLeaveJob?
-                var creation = JobCreation.created
-                if let stored {
-                    do throws(DelayedLeaveJob.RecordError) {
-                        before = try DelayedLeaveJob(record: stored)
-                        creation = .replaced(jobID: before?.jobID ?? "")
-                    } catch {
-                        creation = .replacedUnparsable(reason: error.description)
-                    }
-                }
+                let (creation, before) = JobCreation.over(stored)
                 var created = job
                 created.version = (before?.version ?? 0) + 1
                 unconfirmed = (created.record(), creation)

@@ -68,16 +68,8 @@ public final class SQLiteJobStore: JobStore {
         return try locked("create") { connection throws(JobStoreError) in
             try connection.immediateTransaction { () throws(JobStoreError) -> JobCreation in
                 let record = try connection.rows(SQL.selectRecord, [.text(storageName)]) { $0.text(0) }.first ?? nil
-                var previous: DelayedLeaveJob?
-                let creation: JobCreation
-                if let record {
-                    do throws(DelayedLeaveJob.RecordError) {
-                        previous = try DelayedLeaveJob(record: record)
-                        creation = .replaced(jobID: previous?.jobID ?? "")
-                    } catch {
-                        creation = .replacedUnparsable(reason: error.description)
-                    }
-                } else {
+                let (creation, previous) = JobCreation.over(record)
+                if record == nil {
                     // The write lock of BEGIN IMMEDIATE is held: no other creation can slip in between.
                     if let limit = quota.perUser, !job.ownerUserID.isEmpty,
                         try Self.count(SQL.countOwnerJobs, job.ownerUserID, on: connection) >= limit
@@ -87,7 +79,6 @@ public final class SQLiteJobStore: JobStore {
                     if let limit = quota.perServer, try Self.count(SQL.countServerJobs, job.serverName, on: connection) >= limit {
                         return .refused(.server)
                     }
-                    creation = .created
                 }
                 try Self.write(job, over: previous, key: job.key, on: connection)
                 return creation
