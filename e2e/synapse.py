@@ -41,22 +41,6 @@ def missing_reason() -> str | None:
     return None
 
 
-def registration_yaml(*, server_name: str, proxy_url: str, as_token: str, hs_token: str,
-                      id: str = "lkjwt-fcgi", url: str | None = None) -> str:
-    """The registration of AS-MODE-NOTES §5.3, for tests that do not use `lkjwt-fcgi registration`."""
-    regex = "@.*:" + server_name.replace(".", "\\.")
-    document = {
-        "id": id, "as_token": as_token, "hs_token": hs_token, "sender_localpart": "_lk_jwt_service",
-        "namespaces": {"users": [{"exclusive": False, "regex": regex}]},
-        "url": url, "rate_limited": False,
-        "io.element.msc4502.scopes": [IS_JOINED_SCOPE],
-        "io.element.msc4512.proxy_prefix": "rtc/livekit",
-        "io.element.msc4512.proxy_url": proxy_url,
-    }
-    # JSON is YAML, and needs no YAML library here.
-    return json.dumps(document, indent=2) + "\n"
-
-
 @dataclass(frozen=True)
 class User:
     synapse: "Synapse"
@@ -152,9 +136,6 @@ class Synapse:
     @property
     def log_path(self) -> Path:
         return self.directory / "homeserver.log"
-
-    def user_regex(self) -> str:
-        return "@.*:" + self.server_name.replace(".", "\\.")
 
     def config(self) -> dict:
         listeners = [{"port": self.client_port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
