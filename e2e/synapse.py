@@ -184,7 +184,9 @@ class Synapse:
                 "tls_private_key_path": str(key),
                 # Both ends are throw-away loopback servers with self-signed certificates.
                 "federation_verify_certificates": False,
-                "ip_range_whitelist": ["127.0.0.0/8"],
+                # IP-literal server names are checked against this list alone (no allow list), and
+                # the default blocks loopback.
+                "federation_ip_range_blacklist": [],
             })
         return document
 
