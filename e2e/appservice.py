@@ -98,8 +98,10 @@ def start_stack(directory: Path, *, name: str = "as", tls: tuple[Path, Path] | N
         running.append(public_nginx)
         registration_path = directory / "lkjwt-registration.yaml"
         registration_path.write_text(print_registration(homeserver.server_name, appservice_nginx.base_url))
+        # Full access for this homeserver's users on the standalone endpoints (which the AS endpoints
+        # do not consult), its federation certificate trusted for their OpenID verification.
         env = lkjwt.service_environment(
-            livekit_url=sfu.url, full_access="full-access.invalid", ca_file=None,
+            livekit_url=sfu.url, full_access=homeserver.server_name, ca_file=tls[0] if tls else None,
             LIVEKIT_LOG_LEVEL=log_level,
             LIVEKIT_AS_REGISTRATION_FILE=str(registration_path),
             LIVEKIT_HS_SERVER_NAME=homeserver.server_name,
