@@ -89,7 +89,7 @@ def start_stack(directory: Path, *, name: str = "as", tls: tuple[Path, Path] | N
         sfu = ParticipantSFU(lkjwt.API_KEY, lkjwt.API_SECRET).start()
         running.append(sfu)
         homeserver = Synapse(directory, tls=tls, name=f"synapse-{name}", log_level=synapse_log_level,
-                             transports=[{"type": "livekit", "livekit_service_url": "https://unused.invalid"}])
+                             transports=[{"type": "livekit", "url": sfu.url}])
         socket_path = directory / "lkjwt-fcgi.sock"  # where start_under_spawn_fcgi binds it
         appservice_nginx = Nginx(directory, f"unix:{socket_path}", name=f"nginx-{name}-appservice",
                                  locations=NGINX_APPSERVICE_LOCATIONS)

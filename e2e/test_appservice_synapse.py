@@ -90,6 +90,14 @@ def test_user_who_left_the_room_is_refused(stack, alice, room):
     expect.matrix_error(response, 403, "M_FORBIDDEN", NOT_A_MEMBER, cors=False)
 
 
+def test_client_discovers_the_url_the_service_accepts(stack, alice, room):
+    """README "How clients find it": Synapse's `matrix_rtc.transports`, verbatim (MSC4143)."""
+    transports = alice.call("GET", "/_matrix/client/unstable/org.matrix.msc4143/rtc/transports")["rtc_transports"]
+    [livekit] = [transport for transport in transports if transport["type"] == "livekit"]
+    body = token_request(stack, room, url=livekit["url"])
+    assert alice.request("POST", CLIENT_PREFIXES["v1"] + "/rtc/livekit/get_token", body).status == 200
+
+
 @pytest.mark.parametrize("version", CLIENT_PREFIXES)
 def test_wrong_url_is_refused(stack, alice, room, version):
     body = token_request(stack, room, url="wss://elsewhere.example.org")
