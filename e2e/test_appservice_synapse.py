@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(appservice.as_mode_missing_reason() is not None,
 
 URL_MISMATCH = "The request `url` does not match this service's LiveKit URL"
 NOT_A_MEMBER = "The requesting user is not a member of the room"
-DELAY = 5000  # ms: restarts every 4 s, so one late restart under load is not a missed one
+DELAY = 8000  # ms: restarts every 6.4 s, so a restart late by a loaded machine is not a missed one
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_wrong_url_is_refused(stack, alice, room, version):
     body = token_request(stack, room, url="wss://elsewhere.example.org")
     response = alice.request("POST", CLIENT_PREFIXES[version] + "/rtc/livekit/get_token", body)
     expect.matrix_error(response, 400, "M_INVALID_PARAM", URL_MISMATCH, cors=False)
-    assert not stack.sfu.calls or creations(stack, oracle.hashed_name(room, body["slot_id"])) == 0
+    assert creations(stack, oracle.hashed_name(room, body["slot_id"])) == 0
 
 
 def test_old_member_object_is_not_json(stack, alice, room):
