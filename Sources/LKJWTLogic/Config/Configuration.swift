@@ -20,13 +20,18 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
     public var socketGroup: String?
     /// `LIVEKIT_IP_RANGE_BLOCKLIST` / `LIVEKIT_IP_RANGE_ALLOWLIST` (§13.1).
     public var addressPolicy: OutboundAddressPolicy
+    /// AS-MODE.md B1; nil: the application-service endpoints are not served (404).
+    public var applicationService: ApplicationServiceSettings?
+    /// `LIVEKIT_CAN_UPDATE_OWN_METADATA=true` exactly; every join token's `canUpdateOwnMetadata` (§6.1 rev. 2).
+    public var canUpdateOwnMetadata: Bool
 
     public init(
         liveKitURL: String, apiKey: String, apiSecret: String, accessPolicy: AccessPolicy = .everyone,
         listenAddress: ListenAddress = .loopback(port: ListenAddress.defaultPort), tls: TLSSettings = TLSSettings(),
         sanityCheckIntervalSeconds: Int = 0, logLevel: Logger.Level = .info,
         csAPIURLOverrides: CSAPIURLOverrides = CSAPIURLOverrides(), jobStore: JobStoreLocation = .memory,
-        socketGroup: String? = nil, addressPolicy: OutboundAddressPolicy = .standard
+        socketGroup: String? = nil, addressPolicy: OutboundAddressPolicy = .standard,
+        applicationService: ApplicationServiceSettings? = nil, canUpdateOwnMetadata: Bool = false
     ) {
         self.liveKitURL = liveKitURL
         self.apiKey = apiKey
@@ -40,6 +45,8 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         self.jobStore = jobStore
         self.socketGroup = socketGroup
         self.addressPolicy = addressPolicy
+        self.applicationService = applicationService
+        self.canUpdateOwnMetadata = canUpdateOwnMetadata
     }
 
     /// The effective settings for `--check-config`, one `NAME=value` line per variable in the spelling
@@ -53,6 +60,8 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         case .sqlite(let path): jobsDatabase = path
         case .memory: jobsDatabase = JobStoreLocation.memoryPath
         }
+        var registrationFile = ""
+        if case .registrationFile(let path)? = applicationService?.tokenSource { registrationFile = path }
         let lines: [(String, String)] = [
             ("LIVEKIT_URL", liveKitURL),
             ("LIVEKIT_KEY", apiKey),
@@ -68,6 +77,11 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
             ("LIVEKIT_CS_API_URL_OVERRIDES", csAPIURLOverrides.description),
             ("LIVEKIT_IP_RANGE_BLOCKLIST", addressPolicy.blocklist.map(\.description).joined(separator: ",")),
             ("LIVEKIT_IP_RANGE_ALLOWLIST", addressPolicy.allowlist.map(\.description).joined(separator: ",")),
+            ("LIVEKIT_AS_REGISTRATION_FILE", registrationFile),
+            ("LIVEKIT_AS_TOKEN", applicationService == nil ? "" : "***"),
+            ("LIVEKIT_HS_TOKEN", applicationService == nil ? "" : "***"),
+            ("LIVEKIT_HS_SERVER_NAME", applicationService?.serverName ?? ""),
+            ("LIVEKIT_CAN_UPDATE_OWN_METADATA", canUpdateOwnMetadata ? "true" : ""),
             ("LIVEKIT_REDIS_URL", redisURL),
             ("LIVEKIT_JOBS_DB", jobsDatabase),
         ]
