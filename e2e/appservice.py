@@ -6,6 +6,7 @@ The registration is the one `lkjwt-fcgi registration` prints, loaded by Synapse 
 service (LIVEKIT_AS_REGISTRATION_FILE).
 """
 
+import functools
 import json
 import subprocess
 from dataclasses import dataclass, field
@@ -121,6 +122,7 @@ def start_stack(directory: Path, *, name: str = "as", tls: tuple[Path, Path] | N
         raise
 
 
+@functools.cache
 def as_mode_missing_reason() -> str | None:
     """Why the application-service tests cannot run with this binary and machine, or None."""
     reason = synapse.missing_reason()
@@ -130,4 +132,13 @@ def as_mode_missing_reason() -> str | None:
                              "--url", "http://127.0.0.1:1")
     if printed.returncode != 0:
         return f"{lkjwt.BINARY} has no application-service mode (`registration` failed: {printed.stderr.strip()[:200]})"
+    # One CGI request for the ping without the hs_token: 401 once the endpoints exist, 404 before.
+    env = lkjwt.service_environment(
+        livekit_url="ws://127.0.0.1:1", full_access="probe.invalid", ca_file=None, LIVEKIT_LOG_LEVEL="error",
+        LIVEKIT_AS_TOKEN="probe-as-token", LIVEKIT_HS_TOKEN="probe-hs-token", LIVEKIT_HS_SERVER_NAME="probe.invalid",
+        GATEWAY_INTERFACE="CGI/1.1", REQUEST_METHOD="POST", SCRIPT_NAME="/_matrix/app/v1/ping",
+        CONTENT_LENGTH="0", REMOTE_ADDR="127.0.0.1", SERVER_PROTOCOL="HTTP/1.1")
+    answered = lkjwt.run_once(env)
+    if "Status: 404" in answered.stdout or answered.returncode != 0:
+        return f"{lkjwt.BINARY} does not serve the application-service endpoints yet (ping: {answered.stdout[:80]!r})"
     return None

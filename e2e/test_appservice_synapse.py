@@ -218,6 +218,11 @@ def test_printed_registration_is_what_synapse_needs(stack):
     assert len({registration["as_token"], registration["hs_token"]}) == 2
     again = appservice.print_registration(stack.synapse.server_name, stack.appservice_nginx.base_url)
     assert registration["as_token"] not in again and registration["hs_token"] not in again
-    # That this Synapse loaded it, the tests through Synapse show; the tokens stay out of the log.
+    # This Synapse loaded it: the as_token has the is_joined scope (forwarding, the other tests show).
+    member = stack.synapse.register()
+    room = member.create_room()
+    answer = member.call("GET", f"/_matrix/client/unstable/io.element.msc4502/rooms/{room}/is_joined",
+                         query={"mxid": member.user_id}, token=stack.as_token)
+    assert answer == {"joined": True}
     log = stack.service_log()
     assert stack.hs_token not in log and stack.as_token not in log
