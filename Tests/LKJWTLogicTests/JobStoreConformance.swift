@@ -276,7 +276,7 @@ struct JobStoreConformance {
         // The gone owner comes back with its result after "taker" claimed the lookup again.
         let stale = JobMachine.Work(
             kind: .lookup, key: orphan.key, jobID: orphan.jobID, identities: orphan.allIdentities, serverName: orphan.serverName,
-            delayID: orphan.delayID, claim: try #require(orphan.lookup?.claim))
+            delayID: orphan.delayID, actingUserID: nil, claim: try #require(orphan.lookup?.claim))
         let taken = try store.update(orphan.key) { job in
             JobMachine.claimDueWork(&job, now: now + 10, owner: "taker", settings: JobMachine.Settings()).work
         }
