@@ -37,6 +37,20 @@ struct JobStoreConformance {
         try serverCapAppliesOnlyWhenAsked()
         try concurrentCreationsNeverOvershootTheCap()
         try ownerAndServerSurviveUpdates()
+        try applicationServiceOwnerIsStored()
+    }
+
+    /// AS-MODE.md B3: a job of the application-service endpoints keeps its owner and that it acts
+    /// as the owner, in every store and across connections.
+    func applicationServiceOwnerIsStored() throws {
+        var job = Self.owned("@alice:hs.example.com", 0, server: "hs.example.com")
+        job.actsAsOwner = true
+        #expect(try store.create(job, quota: .standard(serverAdmittedByWildcard: false)) == .created)
+        let stored = try secondConnection.update(job.key) { $0 }
+        #expect(stored?.ownerUserID == "@alice:hs.example.com")
+        #expect(stored?.actsAsOwner == true)
+        #expect(stored?.serverName == "hs.example.com")
+        try store.delete(job.key)
     }
 
     static func owned(_ owner: String, _ index: Int, server: String = "example.org") -> DelayedLeaveJob {
