@@ -23,21 +23,24 @@ struct Launcher {
             ProcessEnvironment.printError(error.message)
             throw ExitCode(1)
         }
+        let clientServerAPI = ClientServerAPIResolver(overrides: configuration.csAPIURLOverrides, http: http, clock: clock, addressRules: addressRules)
+        let applicationService = configuration.applicationService.map {
+            ApplicationServiceClient(settings: $0, http: http, clock: clock, clientServerAPI: clientServerAPI)
+        }
         let jobs = DelayedLeaveJobs(
             dependencies: .init(
                 store: store,
-                clientServerAPI: ClientServerAPIResolver(
-                    overrides: configuration.csAPIURLOverrides, http: http, clock: clock, addressRules: addressRules),
+                clientServerAPI: clientServerAPI,
                 roomService: RoomServiceClient(
                     liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, http: http, clock: clock),
                 delayedEvents: DelayedEventClient(http: http, clock: clock, addressRules: addressRules),
-                clock: clock, random: random),
+                applicationService: applicationService, clock: clock, random: random),
             settings: JobMachine.Settings(sanityInterval: Int64(min(configuration.sanityCheckIntervalSeconds, Int(Int64.max / 1000))) * 1000),
             logger: logger)
         let service = AuthorizationService(
             configuration: configuration, dependencies: .init(
                 http: http, clock: clock, random: random, delegation: jobs, addressRules: addressRules,
-                admission: DestinationAdmission(limits: .init(threads: threads))),
+                admission: DestinationAdmission(limits: .init(threads: threads)), applicationService: applicationService),
             logger: logger)
         let scheduler = JobScheduler(jobs: jobs, logger: logger)
 
@@ -109,6 +112,8 @@ struct Launcher {
             "JobStore": "\(store.name)",
             "IPRangeBlocklist": "\(configuration.addressPolicy.blocklistSummary)",
             "IPRangeAllowlist": "\(configuration.addressPolicy.allowlistSummary)",
+            "AppService": "\(configuration.applicationService?.serverName ?? "off")",
+            "CanUpdateOwnMetadata": "\(configuration.canUpdateOwnMetadata)",
             "threads": "\(threads)",
         ])
         logger.info("Job store opened", metadata: ["JobStore": "\(store.name)"])
