@@ -10,15 +10,17 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import secrets
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import http_client
-from processes import Process, clean_environment, free_port, wait_until
+from processes import Process, clean_environment, wait_until
 
 VERSION = "1.163.2"
 VENV = Path(os.environ.get("LKJWT_SYNAPSE_VENV", f"/var/cache/lkjwt-fcgi/synapse-{VERSION}"))
@@ -32,6 +34,24 @@ DELAYED_EVENTS = "/_matrix/client/unstable/org.matrix.msc4140/delayed_events"
 CALL_MEMBER = "org.matrix.msc3401.call.member"
 # Every limit that a test's burst of requests could hit, raised: the tests are about the service.
 GENEROUS = {"per_second": 100000, "burst_count": 100000}
+
+
+def fixed_ports(count: int) -> list[int]:
+    """Distinct ports, free now, below the kernel's ephemeral range: Synapse binds them only seconds
+    later, and a port from free_port() (bind to 0) could meanwhile be handed to the next free_port()
+    call or an outgoing connection, which never get ports from below that range."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = random.randrange(max(1024, low - 10000), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in chosen:
+            chosen.append(port)
+    return chosen
 
 
 def missing_reason() -> str | None:
@@ -117,8 +137,9 @@ class Synapse:
         self.name = name
         self.directory = directory / name
         self.directory.mkdir()
-        self.client_port = free_port()
-        self.federation_port = free_port() if tls else None
+        ports = fixed_ports(2)
+        self.client_port = ports[0]
+        self.federation_port = ports[1] if tls else None
         # Without federation the server name is never dialled; a port keeps it distinct.
         self.server_name = f"127.0.0.1:{self.federation_port or self.client_port}"
         self.shared_secret = secrets.token_urlsafe(24)

@@ -7,6 +7,7 @@ token. Each homeserver has its own lkjwt-fcgi and fake SFU; nothing else is scri
 
 import secrets
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -44,10 +45,21 @@ def shared_room(homeservers):
     carol, bob = a.synapse.register(), b.synapse.register()
     room = carol.create_room()
     carol.invite(room, bob.user_id)
-    wait_until(lambda: bob.request("POST", f"/_matrix/client/v3/join/{room}", {}).status == 200,
-               "bob joining over federation", timeout=60)
-    members_path = f"/_matrix/client/v3/rooms/{room}/joined_members"
-    wait_until(lambda: bob.user_id in carol.call("GET", members_path)["joined"], "A seeing bob joined", timeout=30)
+
+    def joined() -> bool:
+        # The first federation request between the two waits for key fetches: retry what fails.
+        try:
+            return bob.request("POST", f"/_matrix/client/v3/join/{quote(room)}", {}).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(joined, "bob joining over federation", timeout=90)
+        members_path = f"/_matrix/client/v3/rooms/{quote(room)}/joined_members"
+        wait_until(lambda: bob.user_id in carol.call("GET", members_path)["joined"], "A seeing bob joined",
+                   timeout=30)
+    except TimeoutError as error:
+        raise AssertionError(f"{error}\n--- A ---\n{a.synapse.log_tail()}\n--- B ---\n{b.synapse.log_tail()}") from None
     return carol, bob, room
 
 
