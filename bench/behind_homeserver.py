@@ -85,7 +85,7 @@ def main() -> int:
             }
             # Once each, so that no run pays for a first connection or a cold cache.
             for name, (url, script) in targets.items():
-                warm = wrk(url, 1, 1, script, prefix=["taskset", "-c", LOAD_CPU])
+                warm = wrk(url, 3, 1, script, prefix=["taskset", "-c", LOAD_CPU])
                 assert warm.requests and not warm.failures, (name, warm, stack.service_log()[-2000:])
 
             rounds, failures = [], 0
