@@ -152,7 +152,8 @@ public struct ApplicationServiceClient: Sendable {
         return DelayedEventClient.classify(response, now: clock.now())
     }
 
-    private func send(_ method: String, _ url: String, body: [UInt8] = [], timeout: Duration) -> Result<OutboundResponse, Failure> {
+    /// Internal, not private: further calls (the membership monitor's `joined_members`) live in extensions.
+    func send(_ method: String, _ url: String, body: [UInt8] = [], timeout: Duration) -> Result<OutboundResponse, Failure> {
         var headers: [(name: String, value: String)] = [("Authorization", "Bearer \(asToken)"), ("Accept", "application/json")]
         if method == "POST" { headers.append(("Content-Type", "application/json")) }
         let request = OutboundRequest(
