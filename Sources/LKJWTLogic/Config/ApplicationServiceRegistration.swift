@@ -6,6 +6,22 @@ public struct ApplicationServiceRegistration: Sendable, Equatable {
         public let description: String
     }
 
+    /// The two tokens the service takes from a registration file (AS-MODE-NOTES §1.2 step 2); the
+    /// homeserver reads everything else.
+    public struct Tokens: Sendable, Equatable {
+        public var asToken: String
+        public var hsToken: String
+
+        public init(asToken: String, hsToken: String) {
+            self.asToken = asToken
+            self.hsToken = hsToken
+        }
+    }
+
+    /// Turns a registration file's text into its tokens, or the start-up error (§2.3 row 13). The
+    /// YAML parser is a C library, so it lives with the system code (`YAMLRegistrationReader`).
+    public typealias Reader = @Sendable (String) throws(ConfigurationError) -> Tokens
+
     public static let defaultID = "lkjwt-fcgi"
     public static let senderLocalpart = "_lkjwt_fcgi"
     public static let proxyPrefix = "rtc/livekit"

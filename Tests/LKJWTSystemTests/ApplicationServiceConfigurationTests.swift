@@ -1,6 +1,7 @@
+import LKJWTLogic
+import LKJWTSystem
+import LKJWTTestSupport
 import Testing
-
-@testable import LKJWTLogic
 
 /// AS-MODE.md B1: the application-service variables, the registration file, the metadata switch,
 /// and the registration `lkjwt-fcgi registration` prints.
@@ -16,10 +17,13 @@ struct ApplicationServiceConfigurationTests {
     static func parse(
         _ extra: [String: String], files: [String: String] = [:]
     ) throws(ConfigurationError) -> (configuration: Configuration, notices: [ConfigurationNotice]) {
-        try Configuration.parse(environment: base.merging(extra) { $1 }) { path in
-            guard let content = files[path] else { throw FakeOSError(description: "open \(path): no such file or directory") }
-            return content
-        }
+        try Configuration.parse(
+            environment: base.merging(extra) { $1 },
+            readFile: { path in
+                guard let content = files[path] else { throw FakeOSError(description: "open \(path): no such file or directory") }
+                return content
+            },
+            readRegistration: YAMLRegistrationReader.tokens(fromYAML:))
     }
 
     static func parseError(_ extra: [String: String], files: [String: String] = [:]) -> String? {
@@ -168,7 +172,7 @@ struct ApplicationServiceConfigurationTests {
         let registration = try ApplicationServiceRegistration(
             serverName: "matrix.example.com:8448", proxyURL: "http://127.0.0.1:8080/livekit/jwt", random: SystemRandomSource())
         let yaml = registration.yaml
-        let tokens = try ApplicationServiceRegistration.tokens(fromYAML: yaml)
+        let tokens = try YAMLRegistrationReader.tokens(fromYAML: yaml)
         #expect(tokens.asToken == registration.asToken)
         #expect(tokens.hsToken == registration.hsToken)
         #expect(tokens.asToken != tokens.hsToken)
