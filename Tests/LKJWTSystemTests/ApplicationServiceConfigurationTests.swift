@@ -184,7 +184,7 @@ struct ApplicationServiceConfigurationTests {
         #expect(yaml.contains("\nurl: null\n"))
         #expect(yaml.contains("\nrate_limited: false\n"))
         #expect(yaml.contains("\nsender_localpart: \"_lkjwt_fcgi\"\n"))
-        #expect(yaml.contains("      regex: \"^@.*:matrix\\\\.example\\\\.com\\\\:8448$\"\n"))
+        #expect(yaml.contains("      regex: \"^@.*:matrix\\\\.example\\\\.com:8448$\"\n"))
         #expect(yaml.contains("\nio.element.msc4502.scopes:\n  - \"urn:matrix:client:io.element.msc4502:rooms:is_joined\"\n"))
         #expect(yaml.contains("\nio.element.msc4512.proxy_prefix: \"rtc/livekit\"\n"))
         #expect(yaml.contains("\nio.element.msc4512.proxy_url: \"http://127.0.0.1:8080/livekit/jwt\"\n"))
@@ -195,7 +195,7 @@ struct ApplicationServiceConfigurationTests {
 
     @Test func usersRegexEscapesEveryMetacharacter() throws {
         let registration = try ApplicationServiceRegistration(serverName: "[::1]:8448", proxyURL: "https://hs", random: FixedRandomSource(byte: 1))
-        #expect(registration.usersRegex == #"^@.*:\[\:\:1\]\:8448$"#)
+        #expect(registration.usersRegex == #"^@.*:\[::1\]:8448$"#)
         #expect(registration.id == "lkjwt-fcgi")
     }
 

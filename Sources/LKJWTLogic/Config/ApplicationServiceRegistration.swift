@@ -98,13 +98,12 @@ public struct ApplicationServiceRegistration: Sendable, Equatable {
         text.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7f || $0.properties.isWhitespace }
     }
 
-    /// Python's `re.escape` for the characters a server name can hold: everything but letters,
-    /// digits and `_` is escaped.
+    /// Escapes the regular-expression metacharacters (`\ . ^ $ * + ? ( ) [ ] { } |`) and nothing else, so the
+    /// pattern means the same to Python's `re` and to stricter engines that refuse needless escapes.
     static func regexEscaped(_ text: String) -> String {
         var output = ""
         for scalar in text.unicodeScalars {
-            let plain = (scalar.value < 0x80 && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar))) || scalar == "_" || scalar.value >= 0x80
-            if !plain { output += "\\" }
+            if "\\.^$*+?()[]{}|".unicodeScalars.contains(scalar) { output += "\\" }
             output.unicodeScalars.append(scalar)
         }
         return output
