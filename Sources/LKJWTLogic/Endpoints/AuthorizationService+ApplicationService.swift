@@ -294,7 +294,7 @@ extension AuthorizationService {
             logger.error("Unable to create LiveKit token", metadata: ["lkId": .untrusted(participant.identity), "err": .untrusted("\(error)")])
             return .failure(.internalServerError)
         }
-        if let failure = createRoom(participant.liveKitRoom, identity: participant.identity, userID: participant.userID) {
+        if let failure = createRoom(participant.liveKitRoom, identity: participant.identity, userID: participant.userID, access: "applicationService") {
             return .failure(failure)
         }
         var metadata = participant.logMetadata

@@ -135,7 +135,8 @@ extension AuthorizationService {
         }
     }
 
-    func createRoom(_ alias: String, identity: String, userID: String) -> MatrixError? {
+    /// `access` names who may create rooms, for the log: `full`, or `applicationService` (AS endpoints).
+    func createRoom(_ alias: String, identity: String, userID: String, access: String = "full") -> MatrixError? {
         let callStart = clock.now().unixSeconds
         do {
             let room = try roomService.createRoom(alias: alias)
@@ -148,7 +149,7 @@ extension AuthorizationService {
             return nil
         } catch {
             logger.error("Unable to create room on SFU", metadata: [
-                "room": .untrusted(alias), "lkId": .untrusted(identity), "matrixUser": .untrusted(userID), "access": "full", "err": .untrusted(error.message),
+                "room": .untrusted(alias), "lkId": .untrusted(identity), "matrixUser": .untrusted(userID), "access": "\(access)", "err": .untrusted(error.message),
             ])
             return .roomCreationFailed
         }
