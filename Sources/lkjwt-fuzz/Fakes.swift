@@ -37,7 +37,7 @@ enum FuzzService {
 
     final class Delegation: DelayedLeaveDelegation {
         func clientServerAPIBaseURL(for serverName: String) -> String? { "https://cs.example.com" }
-        func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
+        func accept(_ handover: DelayedLeaveHandover) -> DelayedLeaveRefusal? {
             invariant(handover.delayTimeout > 0, "a handover with delay_timeout \(handover.delayTimeout) was accepted")
             invariant(!handover.delayID.isEmpty, "a handover without delay_id was accepted")
             return nil

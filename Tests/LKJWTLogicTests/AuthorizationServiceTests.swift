@@ -15,7 +15,7 @@ struct AuthorizationServiceTests {
         let accepted = Mutex<[DelayedLeaveHandover]>([])
         init(resolvable: Bool) { self.resolvable = resolvable }
         func clientServerAPIBaseURL(for serverName: String) -> String? { resolvable ? "https://cs.example.com" : nil }
-        func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
+        func accept(_ handover: DelayedLeaveHandover) -> DelayedLeaveRefusal? {
             accepted.withLock { $0.append(handover) }
             return nil
         }

@@ -74,7 +74,7 @@ struct JobQuotaTests {
     @Test func aRefusalIsA429MatrixErrorWithCORS() throws {
         final class FullDelegation: DelayedLeaveDelegation {
             func clientServerAPIBaseURL(for serverName: String) -> String? { "https://cs.example.com" }
-            func accept(_ handover: DelayedLeaveHandover) -> MatrixError? { .tooManyDelayedLeaveEvents }
+            func accept(_ handover: DelayedLeaveHandover) -> DelayedLeaveRefusal? { .tooManyDelayedLeaveEvents }
             func apply(_ event: JobEvent, room: String, identity: String) {}
         }
         let harness = AuthorizationServiceTests.Harness(delegation: FullDelegation())

@@ -65,7 +65,7 @@ struct RoomServiceClientTests {
     }
 
     @Test func participantPresenceClassification() {
-        func presence(_ response: OutboundResponse?) -> RoomServiceClient.ParticipantPresence {
+        func presence(_ response: OutboundResponse?) -> ParticipantPresence {
             let http = ScriptedHTTPClient { _ throws(OutboundError) in
                 guard let response else { throw OutboundError(.transport, "timeout") }
                 return response

@@ -159,7 +159,7 @@ final class RedisServer {
 struct RedisJobStoreTests {
     private static func openingError(_ url: String) -> String? {
         do {
-            _ = try RedisJobStore(url: url)
+            _ = try JobStoreLocation.redis(url: url).open()
             return nil
         } catch {
             return error.message
@@ -415,5 +415,12 @@ struct RedisJobStoreTests {
         #expect(holder != nil && holder != "dead-holder")
         #expect(ContinuousClock.now - start >= .milliseconds(250))
         #expect(try server.cli(["EXISTS", "lk-jwt:recovery-lock"]) == "0")
+    }
+}
+
+extension RedisJobStore {
+    /// The store at a URL in the text form the tests write.
+    convenience init(url text: String) throws {
+        try self.init(url: RedisURL(parsing: text))
     }
 }

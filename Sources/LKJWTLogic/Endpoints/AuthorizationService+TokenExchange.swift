@@ -162,6 +162,6 @@ extension AuthorizationService {
 
     private func store(_ handover: DelayedLeaveHandover) -> MatrixError? {
         guard let delegation else { return .delegationUnavailable }
-        return delegation.accept(handover)
+        return delegation.accept(handover).map(MatrixError.init)
     }
 }
