@@ -407,8 +407,9 @@ struct RedisJobStoreTests {
         let server = try RedisServer()
         defer { server.stop() }
         let store = try RedisJobStore(url: server.url)
-        _ = try server.cli(["SET", "lk-jwt:recovery-lock", "dead-holder", "PX", "300"])
+        // Taken before the SET: the lock lapses 300 ms after it, however long redis-cli takes to return.
         let start = ContinuousClock.now
+        _ = try server.cli(["SET", "lk-jwt:recovery-lock", "dead-holder", "PX", "300"])
         let holder = try store.withRecoveryLock { () throws(JobStoreError) in
             try? server.cli(["GET", "lk-jwt:recovery-lock"])
         }

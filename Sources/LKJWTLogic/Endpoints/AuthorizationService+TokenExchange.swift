@@ -101,7 +101,7 @@ extension AuthorizationService {
         metadata["lkId"] = .untrusted(identity)
         metadata["room"] = .untrusted(grant.roomAlias)
         metadata["RemoteAddr"] = "\(request.remoteAddress)"
-        metadata["Origin"] = .untrusted(request.header("origin") ?? "")
+        metadata["Origin"] = .untrusted(request.headers["origin"] ?? "")
         logger.info("Issued LiveKit token", metadata: metadata)
         return .success(.object([JSONMember("url", .string(configuration.liveKitURL)), JSONMember("jwt", .string(jwt))]))
     }

@@ -90,7 +90,7 @@ public struct RoomServiceClient: Sendable {
             throw CallError(message: error.description)
         }
         let request = OutboundRequest(
-            method: "POST", url: "\(baseURL)/twirp/livekit.RoomService/\(method)",
+            method: .post, url: "\(baseURL)/twirp/livekit.RoomService/\(method)",
             headers: [
                 ("Content-Type", "application/protobuf"), ("Accept", "application/protobuf"),
                 ("Authorization", "Bearer \(token)"), ("Twirp-Version", "v8.1.3"),
