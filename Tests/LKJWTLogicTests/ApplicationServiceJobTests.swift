@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import LKJWTTestSupport
 import Testing
 
 @testable import LKJWTLogic
@@ -22,11 +23,11 @@ struct ApplicationServiceJobTests {
 
         init(status: Int = 200, applicationService: Bool = true) {
             let http = ScriptedHTTPClient { request throws(OutboundError) in
-                request.url.contains("/twirp/") ? OutboundResponse(status: 200) : .json(status, "{}")
+                request.url.contains("/twirp/") ? OutboundResponse(status: 200) : .json(HTTPStatus(status), "{}")
             }
             self.http = http
             let resolver = ClientServerAPIResolver(
-                overrides: CSAPIURLOverrides(["hs.example.com": "http://cs.hs.test/", "other.example": "http://cs.other.test"]), http: http)
+                overrides: CSAPIURLOverrides(["hs.example.com": "http://cs.hs.test/", "other.example": "http://cs.other.test"]), http: http, clock: FixedClock())
             jobs = DelayedLeaveJobs(
                 dependencies: .init(
                     store: store, clientServerAPI: resolver,
@@ -132,16 +133,16 @@ struct ApplicationServiceJobTests {
         (403, .retry(after: nil, reason: "CS API returned unexpected status: 403")),
     ])
     func ownerCallsAreClassified(_ status: Int, _ expected: DelayedEventOutcome) {
-        let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(status, "{}") }
+        let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(HTTPStatus(status), "{}") }
         let client = ApplicationServiceClient(
-            settings: Self.settings, http: http, clock: FixedClock(), clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http))
+            settings: Self.settings, http: http, clock: FixedClock(), clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http, clock: FixedClock()))
         #expect(client.perform(.restart, delayID: "d", userID: "@a:b", baseURL: "http://x") == expected)
     }
 
     @Test func ownerCallsHonourRetryHints() {
         let http = ScriptedHTTPClient { _ throws(OutboundError) in OutboundResponse(status: 429, headers: [("Retry-After", "3")]) }
         let client = ApplicationServiceClient(
-            settings: Self.settings, http: http, clock: FixedClock(), clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http))
+            settings: Self.settings, http: http, clock: FixedClock(), clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http, clock: FixedClock()))
         #expect(client.perform(.send, delayID: "d", userID: "@a:b", baseURL: "http://x") == .retry(after: 3000, reason: "CS API rate limited the request (http status code 429)"))
     }
 

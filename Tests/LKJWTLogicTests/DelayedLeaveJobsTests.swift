@@ -27,7 +27,7 @@ struct DelayedLeaveJobsTests {
                     let here = script.present.withLock { set in set.contains { body.hasSuffix($0) } }
                     return here ? OutboundResponse(status: 200) : .json(404, #"{"code":"not_found","msg":"participant not found"}"#)
                 }
-                if request.url.hasSuffix("/restart") { return .json(script.restartStatus.withLock { $0 }, "{}") }
+                if request.url.hasSuffix("/restart") { return .json(HTTPStatus(script.restartStatus.withLock { $0 }), "{}") }
                 if request.url.hasSuffix("/send") { return .json(200, "{}") }
                 return .json(404, "{}")
             }
@@ -42,10 +42,11 @@ struct DelayedLeaveJobsTests {
         let jobs = DelayedLeaveJobs(
             dependencies: .init(
                 store: store,
-                clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(["example.org": "http://hs.test"]), http: world.http),
-                roomService: RoomServiceClient(liveKitURL: "ws://sfu.test", apiKey: "k", apiSecret: "s", http: world.http, clock: SystemWallClock()),
-                delayedEvents: DelayedEventClient(http: world.http, clock: SystemWallClock()),
-                clock: SystemWallClock(), random: SystemRandomSource()),
+                clientServerAPI: ClientServerAPIResolver(
+                    overrides: CSAPIURLOverrides(["example.org": "http://hs.test"]), http: world.http, clock: RealTimeClock()),
+                roomService: RoomServiceClient(liveKitURL: "ws://sfu.test", apiKey: "k", apiSecret: "s", http: world.http, clock: RealTimeClock()),
+                delayedEvents: DelayedEventClient(http: world.http, clock: RealTimeClock()),
+                clock: RealTimeClock(), random: GeneratorRandomSource()),
             settings: JobMachine.Settings(sanityInterval: 0), logger: logger)
         return (jobs, JobScheduler(jobs: jobs, executors: 2, logger: logger))
     }

@@ -33,10 +33,24 @@ public enum JobMachine {
         /// Restart or send as this user with the as_token (AS-MODE.md B3); nil: the delay ID alone (§9.2).
         public let actingUserID: String?
         public let claim: Claim
+
+        package init(
+            kind: WorkKind, key: JobKey, jobID: String, identities: [String], serverName: String, delayID: String, actingUserID: String? = nil,
+            claim: Claim
+        ) {
+            self.kind = kind
+            self.key = key
+            self.jobID = jobID
+            self.identities = identities
+            self.serverName = serverName
+            self.delayID = delayID
+            self.actingUserID = actingUserID
+            self.claim = claim
+        }
     }
 
     public enum Outcome: Sendable, Equatable {
-        case presence(RoomServiceClient.ParticipantPresence)
+        case presence(ParticipantPresence)
         case delayedEvent(DelayedEventOutcome)
         case clientServerAPIUnresolvable(String)
     }
@@ -56,10 +70,10 @@ public enum JobMachine {
 
     // MARK: Creation
 
-    /// A new job in W (§8.8), or the 400 of §8.8 when the delay timeout is out of range.
-    public static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, MatrixError> {
+    /// A new job in W (§8.8), or the refusal of §8.8 when the delay timeout is out of range.
+    public static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, DelayedLeaveRefusal> {
         guard handover.delayTimeout > 0, handover.delayTimeout <= maximumDelayTimeout else {
-            return .failure(.badJSON("invalid delay timeout for delayed event job: \(handover.delayTimeout)ms"))
+            return .failure(.invalidDelayTimeout(handover.delayTimeout))
         }
         var job = DelayedLeaveJob(
             key: JobKey(room: handover.roomAlias, identity: handover.identity),
