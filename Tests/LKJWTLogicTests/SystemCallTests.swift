@@ -20,12 +20,12 @@ struct SystemCallTests {
     @Test func aSemaphoreWaitEndsAtItsTimeoutOrItsSignal() {
         let semaphore = Semaphore()
         let start = ContinuousClock.now
-        #expect(!semaphore.wait(milliseconds: 50))
+        #expect(!semaphore.wait(timeout: .milliseconds(50)))
         #expect(ContinuousClock.now - start >= .milliseconds(50))
         semaphore.signal()
         semaphore.signal()
-        #expect(semaphore.wait(milliseconds: 10_000))
-        #expect(semaphore.wait(milliseconds: 0))
-        #expect(!semaphore.wait(milliseconds: 0))
+        #expect(semaphore.wait(timeout: .milliseconds(10_000)))
+        #expect(semaphore.wait(timeout: .milliseconds(0)))
+        #expect(!semaphore.wait(timeout: .milliseconds(0)))
     }
 }

@@ -113,7 +113,7 @@ struct SQLiteJobStoreTests {
                 store: store, clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http, clock: clock),
                 roomService: RoomServiceClient(liveKitURL: "ws://sfu.test", apiKey: "k", apiSecret: "s", http: http, clock: clock),
                 delayedEvents: DelayedEventClient(http: http, clock: clock), clock: clock, random: SystemRandomSource()),
-            settings: JobMachine.Settings(sanityInterval: 0), logger: logger)
+            settings: JobMachine.Settings(sanityInterval: .zero), logger: logger)
     }
 
     /// Unparsable rows due long ago neither crash the scheduler nor crowd out real work: each is

@@ -51,8 +51,8 @@ public final class Semaphore: @unchecked Sendable {
 
     /// False when the timeout passed without a signal.
     @discardableResult
-    public func wait(milliseconds: Int64) -> Bool {
-        let deadline = Deadline(after: .milliseconds(milliseconds))
+    public func wait(timeout: Duration) -> Bool {
+        let deadline = Deadline(after: timeout)
         return condition.withLock {
             while value == 0 {
                 if !condition.wait(until: deadline), value == 0 { return false }
