@@ -194,7 +194,7 @@ public final class RedisJobStore: JobStore {
     public func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {
         let token = SystemRandomSource().bytes(16).map { String(UInt16($0) | 0x100, radix: 16).dropFirst() }.joined()
         while case .null = try command(["SET", Self.recoveryLockKey, token, "NX", "PX", String(Self.recoveryLockMilliseconds)]) {
-            Self.sleep(microseconds: 25_000)
+            SystemCall.sleep(for: .milliseconds(25))
         }
         // A failed release leaves the lock to expire.
         defer { _ = try? command(["EVAL", Self.releaseScript, "1", Self.recoveryLockKey, token]) }
@@ -425,11 +425,7 @@ public final class RedisJobStore: JobStore {
 
     /// Randomised and growing, so that workers colliding on one job spread out.
     private static func backOff(_ attempt: Int) {
-        sleep(microseconds: Int.random(in: 0...(min(attempt, 20) + 1) * 250))
-    }
-
-    private static func sleep(microseconds: Int) {
-        SystemCall.sleep(for: .microseconds(microseconds))
+        SystemCall.sleep(for: .microseconds(Int.random(in: 0...(min(attempt, 20) + 1) * 250)))
     }
 
     private enum Failure: Error {
