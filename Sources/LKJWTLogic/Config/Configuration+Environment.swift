@@ -65,13 +65,21 @@ extension Configuration {
         // Step 12, right after step 7.
         let addressPolicy = try addressPolicy(environment, notices: &notices)
 
+        // Row 14.
+        var membershipCheckIntervalSeconds = defaultMembershipCheckIntervalSeconds
+        if let interval = value("LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS") {
+            guard let seconds = Int(interval), seconds >= 0 else { throw .invalidMembershipCheckInterval(interval) }
+            membershipCheckIntervalSeconds = seconds
+        }
+
         let configuration = Configuration(
             liveKitURL: liveKitURL, apiKey: apiKey, apiSecret: apiSecret,
             accessPolicy: AccessPolicy.parse(fullAccess), listenAddress: listenAddress,
             tls: TLSSettings(skipVerification: skipVerification, caFile: value("SSL_CERT_FILE"), caDirectory: value("SSL_CERT_DIR")),
             sanityCheckIntervalSeconds: sanityCheckIntervalSeconds, logLevel: logLevel(from: environment).level,
             csAPIURLOverrides: csAPIURLOverrides, jobStore: jobStore(value, notices: &notices),
-            socketGroup: value("LIVEKIT_JWT_SOCKET_GROUP"), addressPolicy: addressPolicy)
+            socketGroup: value("LIVEKIT_JWT_SOCKET_GROUP"), addressPolicy: addressPolicy,
+            membershipCheckIntervalSeconds: membershipCheckIntervalSeconds)
         return (configuration, notices)
     }
 

@@ -20,13 +20,17 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
     public var socketGroup: String?
     /// `LIVEKIT_IP_RANGE_BLOCKLIST` / `LIVEKIT_IP_RANGE_ALLOWLIST` (§13.1).
     public var addressPolicy: OutboundAddressPolicy
+    /// `LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS` (AS-MODE.md B4): how often the deployment compares
+    /// the call's participants with the Matrix room's members; 0 disables the membership monitor.
+    public var membershipCheckIntervalSeconds: Int
 
     public init(
         liveKitURL: String, apiKey: String, apiSecret: String, accessPolicy: AccessPolicy = .everyone,
         listenAddress: ListenAddress = .loopback(port: ListenAddress.defaultPort), tls: TLSSettings = TLSSettings(),
         sanityCheckIntervalSeconds: Int = 0, logLevel: Logger.Level = .info,
         csAPIURLOverrides: CSAPIURLOverrides = CSAPIURLOverrides(), jobStore: JobStoreLocation = .memory,
-        socketGroup: String? = nil, addressPolicy: OutboundAddressPolicy = .standard
+        socketGroup: String? = nil, addressPolicy: OutboundAddressPolicy = .standard,
+        membershipCheckIntervalSeconds: Int = Configuration.defaultMembershipCheckIntervalSeconds
     ) {
         self.liveKitURL = liveKitURL
         self.apiKey = apiKey
@@ -40,7 +44,10 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         self.jobStore = jobStore
         self.socketGroup = socketGroup
         self.addressPolicy = addressPolicy
+        self.membershipCheckIntervalSeconds = membershipCheckIntervalSeconds
     }
+
+    public static let defaultMembershipCheckIntervalSeconds = 30
 
     /// The effective settings for `--check-config`, one `NAME=value` line per variable in the spelling
     /// the environment takes (empty = unset). Secrets are masked: this text ends up in terminals and
@@ -68,6 +75,7 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
             ("LIVEKIT_CS_API_URL_OVERRIDES", csAPIURLOverrides.description),
             ("LIVEKIT_IP_RANGE_BLOCKLIST", addressPolicy.blocklist.map(\.description).joined(separator: ",")),
             ("LIVEKIT_IP_RANGE_ALLOWLIST", addressPolicy.allowlist.map(\.description).joined(separator: ",")),
+            ("LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS", String(membershipCheckIntervalSeconds)),
             ("LIVEKIT_REDIS_URL", redisURL),
             ("LIVEKIT_JOBS_DB", jobsDatabase),
         ]

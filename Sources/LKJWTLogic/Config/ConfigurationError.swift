@@ -48,6 +48,11 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         ConfigurationError(message: "Invalid \(variable) entry \(entry.goQuoted): expected an IP address or CIDR range")
     }
 
+    /// Row 14 (rev. 2, AS-MODE-NOTES §4.1).
+    public static func invalidMembershipCheckInterval(_ value: String) -> ConfigurationError {
+        ConfigurationError(message: "LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS must be a non-negative integer, got \(value.goQuoted)")
+    }
+
     /// Row 8, raised when the Redis store is opened.
     public static func invalidRedisURL(_ url: String, detail: String) -> ConfigurationError {
         ConfigurationError(message: "Could not connect Redis store: store: invalid Redis URL \(url.goQuoted): \(detail)")
