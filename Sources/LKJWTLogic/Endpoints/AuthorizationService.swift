@@ -10,17 +10,20 @@ public final class AuthorizationService: Sendable {
         public var delegation: (any DelayedLeaveDelegation)?
         /// nil: no budget for servers not known to answer (tests, CGI: one request per process).
         public var admission: DestinationAdmission?
+        /// The membership monitor (AS-MODE.md B4); nil when it is off.
+        public var membership: MembershipMonitor?
 
         public init(
             http: any HTTPClient, clock: any WallClock = SystemWallClock(), srv: any SRVResolver = SystemSRVResolver(),
             random: any RandomSource = SystemRandomSource(), delegation: (any DelayedLeaveDelegation)? = nil,
-            addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil
+            addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil, membership: MembershipMonitor? = nil
         ) {
             self.http = http
             self.clock = clock
             self.resolver = ServerResolver(http: http, srv: srv, clock: clock, random: random, addressRules: addressRules)
             self.delegation = delegation
             self.admission = admission
+            self.membership = membership
         }
     }
 
@@ -29,6 +32,7 @@ public final class AuthorizationService: Sendable {
     let verifier: OpenIDVerifier
     let roomService: RoomServiceClient
     let delegation: (any DelayedLeaveDelegation)?
+    let membership: MembershipMonitor?
     let webhookVerifier: WebhookVerifier
     let logger: Logger
 
@@ -40,6 +44,7 @@ public final class AuthorizationService: Sendable {
             liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret,
             http: dependencies.http, clock: dependencies.clock)
         self.delegation = dependencies.delegation
+        self.membership = dependencies.membership
         self.webhookVerifier = WebhookVerifier(apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, clock: dependencies.clock)
         self.logger = logger
     }
@@ -92,6 +97,8 @@ public final class AuthorizationService: Sendable {
             logger.warning("Failed to parse webhook", metadata: ["err": "not a LiveKit webhook event", "RemoteAddr": "\(request.remoteAddress)"])
             return
         }
+        // Before the jobs: a tracked participant's `participant_joined` starts its membership check.
+        membership?.apply(event)
         guard let jobEvent = event.jobEvent else {
             logger.debug("Webhook event ignored", metadata: ["event": .untrusted(event.event), "room": .untrusted(event.room)])
             return
