@@ -84,4 +84,28 @@ struct MembershipDecisionTests {
     @Test func pendingRemovalOfAMemberAgainIsCancelled() {
         #expect(MembershipDecision.action(for: Self.participant(pending: .participant), in: .joined([Self.alice])) == .cancelRemoval)
     }
+
+    // MARK: joined_members answers
+
+    @Test func joinedMembersAnswerReadsTheJoinedObject() {
+        let body = #"{"joined":{"@alice:example.org":{"display_name":"Alice","avatar_url":null},"@bob:remote.example":{}}}"#
+        #expect(JoinedMembersAnswer(status: 200, body: Array(body.utf8)) == .members([Self.alice, Self.bob]))
+        #expect(JoinedMembersAnswer(status: 200, body: Array(#"{"joined":{}}"#.utf8)) == .members([]))
+    }
+
+    @Test(arguments: [(200, "[]"), (200, #"{"joined":[]}"#), (200, "not json"), (500, "{}"), (404, "{}"), (429, "{}")])
+    func otherAnswersFailOpen(status: Int, body: String) {
+        guard case .failed = JoinedMembersAnswer(status: status, body: Array(body.utf8)) else {
+            Issue.record("\(status) \(body) must count as a failure")
+            return
+        }
+    }
+
+    @Test func forbiddenIsItsOwnAnswer() {
+        #expect(JoinedMembersAnswer(status: 403, body: Array(#"{"errcode":"M_FORBIDDEN","error":"Appservice not in room"}"#.utf8)) == .forbidden)
+    }
+
+    @Test func roomIDIsOnePathSegment() {
+        #expect(JoinedMembersAnswer.path(room: "!a/b?c:example.org") == "/_matrix/client/v3/rooms/%21a%2Fb%3Fc%3Aexample.org/joined_members")
+    }
 }
