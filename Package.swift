@@ -43,6 +43,11 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
         .target(
             name: "LKJWTLogic",
             dependencies: [
@@ -51,6 +56,7 @@ let package = Package(
                 "CResolv",
                 "CSQLite",
                 "CHiredis",
+                "CYAML",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

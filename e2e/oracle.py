@@ -44,8 +44,11 @@ def verified_claims(token: str, secret: str) -> dict:
 
 
 def assert_join_token(token: str, *, key: str, secret: str, identity: str, alias: str,
-                      issued_between: tuple[float, float]) -> None:
-    """Contract §6.1: exactly these claims, valid for one hour, joining exactly that room."""
+                      issued_between: tuple[float, float], can_publish: bool = True,
+                      can_update_own_metadata: bool = False) -> None:
+    """Contract §6.1: exactly these claims, valid for one hour, joining exactly that room; rev. 2:
+    publishing only for full-access (and local) users, metadata updates only with the operator's
+    LIVEKIT_CAN_UPDATE_OWN_METADATA=true."""
     claims = verified_claims(token, secret)
     assert set(claims) == {"iss", "sub", "exp", "nbf", "iat", "identity", "video"}, claims
     assert claims["iss"] == key
@@ -58,7 +61,7 @@ def assert_join_token(token: str, *, key: str, secret: str, identity: str, alias
     assert claims["video"] == {
         "roomJoin": True,
         "room": alias,
-        "canPublish": True,
+        "canPublish": can_publish,
         "canSubscribe": True,
-        "canUpdateOwnMetadata": True,
+        "canUpdateOwnMetadata": can_update_own_metadata,
     }

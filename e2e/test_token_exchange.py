@@ -18,7 +18,7 @@ def exchange(frontend, endpoint, body):
     return response, (before, time.time())
 
 
-def assert_token_response(response, peers, issued_between, identity, alias):
+def assert_token_response(response, peers, issued_between, identity, alias, can_publish=True):
     assert response.status == 200, response.body
     expect.json_endpoint_headers(response)
     assert response.body.endswith(b"}\n")
@@ -26,7 +26,8 @@ def assert_token_response(response, peers, issued_between, identity, alias):
     assert set(document) == {"url", "jwt"}
     assert document["url"] == peers.sfu.url
     oracle.assert_join_token(document["jwt"], key=lkjwt.API_KEY, secret=lkjwt.API_SECRET,
-                             identity=identity, alias=alias, issued_between=issued_between)
+                             identity=identity, alias=alias, issued_between=issued_between,
+                             can_publish=can_publish)
 
 
 def assert_room_created(peers, alias, issued_between):
@@ -66,7 +67,9 @@ def test_restricted_user_gets_a_token_without_room_creation(frontend, peers, bob
     response, issued = exchange(frontend, "/get_token", body)
 
     identity = oracle.hashed_name(bob.user_id, "DEVICE", "member-1")
-    assert_token_response(response, peers, issued, identity, oracle.hashed_name("!abc:example.org", "m.call#ROOM"))
+    # Contract §6.1 rev. 2: restricted users do not publish on this SFU.
+    assert_token_response(response, peers, issued, identity, oracle.hashed_name("!abc:example.org", "m.call#ROOM"),
+                          can_publish=False)
     assert peers.sfu.calls == []
     assert [r.access_token for r in peers.restricted.userinfo_requests] == [bob.access_token]
 
@@ -78,7 +81,8 @@ def test_legacy_endpoint_uses_plain_identity_and_fixed_slot(frontend, peers, req
     response, issued = exchange(frontend, "/sfu/get", body)
 
     alias = oracle.hashed_name("!legacy:example.org", "m.call#ROOM")
-    assert_token_response(response, peers, issued, oracle.legacy_identity(account.user_id, "LAPTOP"), alias)
+    assert_token_response(response, peers, issued, oracle.legacy_identity(account.user_id, "LAPTOP"), alias,
+                          can_publish=account.homeserver is peers.full)
     if account.homeserver is peers.full:
         assert_room_created(peers, alias, issued)
     else:
@@ -90,7 +94,7 @@ def test_legacy_endpoint_accepts_a_missing_device_id(frontend, peers, bob):
     del body["device_id"]
     response, issued = exchange(frontend, "/sfu/get", body)
     alias = oracle.hashed_name("!room:example.org", "m.call#ROOM")
-    assert_token_response(response, peers, issued, oracle.legacy_identity(bob.user_id, ""), alias)
+    assert_token_response(response, peers, issued, oracle.legacy_identity(bob.user_id, ""), alias, can_publish=False)
 
 
 @pytest.mark.parametrize("frontend", ["nginx-prefix"], indirect=True)

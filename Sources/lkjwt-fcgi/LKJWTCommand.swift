@@ -15,7 +15,8 @@ struct LKJWTCommand: ParsableCommand {
             handed over by systemd (fd 3) or spawn-fcgi (fd 0); answers one request when started as plain CGI; \
             otherwise listens on LIVEKIT_JWT_BIND or 127.0.0.1:LIVEKIT_JWT_PORT (default 127.0.0.1:8080).
             """,
-        version: version)
+        version: version,
+        subcommands: [RegistrationCommand.self])
 
     @Option(help: "Worker threads serving requests concurrently in this process.")
     var threads: Int = 16

@@ -28,7 +28,7 @@ struct AuthorizationServiceTests {
         let http: ScriptedHTTPClient
         let service: AuthorizationService
 
-        init(sfuStatus: Int = 200, delegation: (any DelayedLeaveDelegation)? = nil) {
+        init(sfuStatus: Int = 200, delegation: (any DelayedLeaveDelegation)? = nil, canUpdateOwnMetadata: Bool = false) {
             http = ScriptedHTTPClient { request throws(OutboundError) in
                 if request.url.contains("/twirp/") {
                     return OutboundResponse(status: sfuStatus)
@@ -42,7 +42,7 @@ struct AuthorizationServiceTests {
             }
             let configuration = Configuration(
                 liveKitURL: "wss://sfu.example.com", apiKey: "devkey", apiSecret: "devsecret",
-                accessPolicy: .servers([AuthorizationServiceTests.fullServer]))
+                accessPolicy: .servers([AuthorizationServiceTests.fullServer]), canUpdateOwnMetadata: canUpdateOwnMetadata)
             service = AuthorizationService(
                 configuration: configuration,
                 dependencies: .init(http: http, clock: FixedClock(), delegation: delegation, addressRules: .unrestricted),
@@ -85,8 +85,20 @@ struct AuthorizationServiceTests {
         #expect(claims["identity"] == .string(identity))
         #expect(claims["video"]?["room"] == .string("hrQ0l3fv1RI0sCBUn3Nu59Bu/b3f7hWXbMLLfFMLNOY"))
         #expect(claims["exp"] == .number("1700003600"))
+        #expect(claims["video"]?["canPublish"] == .bool(true))
+        #expect(claims["video"]?["canUpdateOwnMetadata"] == .bool(false))
         let createRoom = try #require(harness.http.requests(containing: "CreateRoom").first)
         #expect(createRoom.body == RoomServiceClient.createRoomBody(alias: "hrQ0l3fv1RI0sCBUn3Nu59Bu/b3f7hWXbMLLfFMLNOY"))
+    }
+
+    /// `LIVEKIT_CAN_UPDATE_OWN_METADATA=true` (AS-MODE.md B1) grants it to full-access and restricted users alike.
+    @Test func metadataUpdatesFollowTheOperatorsSwitch() throws {
+        let harness = Harness(canUpdateOwnMetadata: true)
+        for server in [Self.fullServer, Self.restrictedServer] {
+            let response = harness.post("/get_token", Self.tokenBody(server: server))
+            #expect(try Self.jwtClaims(response)["video"]?["canUpdateOwnMetadata"] == .bool(true))
+            #expect(try Self.jwtClaims(response)["video"]?["canPublish"] == .bool(server == Self.fullServer))
+        }
     }
 
     @Test func userinfoGoesToTheServerWithTheTokenFormEncoded() throws {
@@ -103,7 +115,11 @@ struct AuthorizationServiceTests {
         let response = harness.post("/get_token", Self.tokenBody(server: Self.restrictedServer))
         #expect(response.status == 200)
         #expect(harness.createRoomCalls == 0)
-        #expect(try Self.jwtClaims(response)["video"]?["roomJoin"] == .bool(true))
+        let video = try Self.jwtClaims(response)["video"]
+        #expect(video?["roomJoin"] == .bool(true))
+        // §6.1 rev. 2: a restricted user publishes through its own deployment's SFU.
+        #expect(video?["canPublish"] == .bool(false))
+        #expect(video?["canUpdateOwnMetadata"] == .bool(false))
     }
 
     @Test func legacyEndpointUsesThePlainIdentityAndTheFixedSlot() throws {

@@ -616,6 +616,10 @@ struct ConfigurationTests {
             "LIVEKIT_CS_API_URL_OVERRIDES": "b.example=https://b,a.example=https://a",
             "LIVEKIT_REDIS_URL": "redis://default:REDIS-PASSWORD@redis:6379/0",
             "LIVEKIT_JOBS_DB": "/ignored.db",
+            "LIVEKIT_AS_TOKEN": "AS-SECRET-VALUE",
+            "LIVEKIT_HS_TOKEN": "HS-SECRET-VALUE",
+            "LIVEKIT_HS_SERVER_NAME": "hs.example.com",
+            "LIVEKIT_CAN_UPDATE_OWN_METADATA": "true",
         ]
         let description = try parse(environment).configuration.description
         #expect(description == """
@@ -633,10 +637,16 @@ struct ConfigurationTests {
             LIVEKIT_CS_API_URL_OVERRIDES=a.example=https://a,b.example=https://b
             LIVEKIT_IP_RANGE_BLOCKLIST=127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,192.0.0.0/24,169.254.0.0/16,192.88.99.0/24,198.18.0.0/15,192.0.2.0/24,198.51.100.0/24,203.0.113.0/24,224.0.0.0/4,0.0.0.0/8,::1/128,::/128,fe80::/10,fc00::/7,2001:db8::/32,ff00::/8,fec0::/10
             LIVEKIT_IP_RANGE_ALLOWLIST=
+            LIVEKIT_AS_REGISTRATION_FILE=
+            LIVEKIT_AS_TOKEN=***
+            LIVEKIT_HS_TOKEN=***
+            LIVEKIT_HS_SERVER_NAME=hs.example.com
+            LIVEKIT_CAN_UPDATE_OWN_METADATA=true
             LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS=30
             LIVEKIT_REDIS_URL=redis://default:***@redis:6379/0
             LIVEKIT_JOBS_DB=
             """)
+        #expect(!description.contains("SECRET-VALUE"))
         #expect(!description.contains("TOP-SECRET-VALUE"))
         #expect(!description.contains("REDIS-PASSWORD"))
     }
@@ -658,6 +668,11 @@ struct ConfigurationTests {
             LIVEKIT_CS_API_URL_OVERRIDES=
             LIVEKIT_IP_RANGE_BLOCKLIST=127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,192.0.0.0/24,169.254.0.0/16,192.88.99.0/24,198.18.0.0/15,192.0.2.0/24,198.51.100.0/24,203.0.113.0/24,224.0.0.0/4,0.0.0.0/8,::1/128,::/128,fe80::/10,fc00::/7,2001:db8::/32,ff00::/8,fec0::/10
             LIVEKIT_IP_RANGE_ALLOWLIST=
+            LIVEKIT_AS_REGISTRATION_FILE=
+            LIVEKIT_AS_TOKEN=
+            LIVEKIT_HS_TOKEN=
+            LIVEKIT_HS_SERVER_NAME=
+            LIVEKIT_CAN_UPDATE_OWN_METADATA=
             LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS=30
             LIVEKIT_REDIS_URL=
             LIVEKIT_JOBS_DB=/var/lib/lkjwt-fcgi/jobs.sqlite3

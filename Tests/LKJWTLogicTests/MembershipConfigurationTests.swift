@@ -26,4 +26,19 @@ struct MembershipConfigurationTests {
             try Self.parse(["LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS": value])
         }
     }
+
+    static let noEffect = ConfigurationNotice(
+        level: .warning, message: "LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS has no effect unless running as an application service")
+
+    static func notices(_ extra: [String: String]) throws(ConfigurationError) -> [ConfigurationNotice] {
+        try Configuration.parse(environment: minimal.merging(extra) { $1 }) { _ in "" }.notices
+    }
+
+    @Test func setWithoutApplicationServiceWarns() throws {
+        #expect(try Self.notices(["LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS": "5"]).contains(Self.noEffect))
+        #expect(try !Self.notices(["LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS": "0"]).contains(Self.noEffect))
+        #expect(try !Self.notices([:]).contains(Self.noEffect), "the default must not warn every standalone deployment")
+        let applicationService = ["LIVEKIT_AS_TOKEN": "as", "LIVEKIT_HS_TOKEN": "hs", "LIVEKIT_HS_SERVER_NAME": "example.org"]
+        #expect(try !Self.notices(applicationService.merging(["LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS": "5"]) { $1 }).contains(Self.noEffect))
+    }
 }

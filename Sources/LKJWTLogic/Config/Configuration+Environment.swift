@@ -65,11 +65,19 @@ extension Configuration {
         // Step 12, right after step 7.
         let addressPolicy = try addressPolicy(environment, notices: &notices)
 
+        // Step 13 (AS-MODE.md B1), after the CS-API overrides.
+        let applicationService = try applicationService(value, readFile: readFile, notices: &notices)
+
         // Row 14.
         var membershipCheckIntervalSeconds = defaultMembershipCheckIntervalSeconds
         if let interval = value("LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS") {
             guard let seconds = Int(interval), seconds >= 0 else { throw .invalidMembershipCheckInterval(interval) }
             membershipCheckIntervalSeconds = seconds
+            // Only when set: the default must not warn every standalone deployment.
+            if seconds > 0 && applicationService == nil {
+                notices.append(ConfigurationNotice(
+                    level: .warning, message: "LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS has no effect unless running as an application service"))
+            }
         }
 
         let configuration = Configuration(
@@ -79,6 +87,7 @@ extension Configuration {
             sanityCheckIntervalSeconds: sanityCheckIntervalSeconds, logLevel: logLevel(from: environment).level,
             csAPIURLOverrides: csAPIURLOverrides, jobStore: jobStore(value, notices: &notices),
             socketGroup: value("LIVEKIT_JWT_SOCKET_GROUP"), addressPolicy: addressPolicy,
+            applicationService: applicationService, canUpdateOwnMetadata: environment["LIVEKIT_CAN_UPDATE_OWN_METADATA"] == "true",
             membershipCheckIntervalSeconds: membershipCheckIntervalSeconds)
         return (configuration, notices)
     }
@@ -189,6 +198,46 @@ extension Configuration {
                 message: "LIVEKIT_IP_RANGE_BLOCKLIST is empty: requests and remote servers can make the service connect to any address, private and loopback ones included"))
         }
         return OutboundAddressPolicy(blocklist: blocklist, allowlist: allowlist)
+    }
+
+    /// AS-MODE-NOTES §1.2: a registration file wins over the two token variables and gives only the
+    /// tokens; the server name always comes from `LIVEKIT_HS_SERVER_NAME` (verbatim). All three set:
+    /// application-service mode; none: off; anything between is a start-up error.
+    private static func applicationService(
+        _ value: (String) -> String?, readFile: (String) throws -> String, notices: inout [ConfigurationNotice]
+    ) throws(ConfigurationError) -> ApplicationServiceSettings? {
+        let serverName = value("LIVEKIT_HS_SERVER_NAME") ?? ""
+        let tokens: ApplicationServiceRegistration.Tokens
+        let source: ApplicationServiceSettings.TokenSource
+        if let path = value("LIVEKIT_AS_REGISTRATION_FILE") {
+            let text: String
+            do { text = try readFile(path) } catch { throw .unreadableFile(error) }
+            tokens = try ApplicationServiceRegistration.tokens(fromYAML: text)
+            source = .registrationFile(path: path)
+            notices.append(ConfigurationNotice(
+                level: .info, message: "Using application service configuration from LIVEKIT_AS_REGISTRATION_FILE", metadata: ["path": path]))
+        } else {
+            tokens = .init(asToken: value("LIVEKIT_AS_TOKEN") ?? "", hsToken: value("LIVEKIT_HS_TOKEN") ?? "")
+            source = .environment
+            if !tokens.asToken.isEmpty || !tokens.hsToken.isEmpty || !serverName.isEmpty {
+                notices.append(ConfigurationNotice(level: .info, message: "Using application service configuration from LIVEKIT_AS_TOKEN and LIVEKIT_HS_TOKEN"))
+            }
+        }
+        let asToken = trimmingWhiteSpace(tokens.asToken)
+        let hsToken = trimmingWhiteSpace(tokens.hsToken)
+        switch (asToken.isEmpty, hsToken.isEmpty, serverName.isEmpty) {
+        case (true, true, true): return nil
+        case (false, false, false): return ApplicationServiceSettings(asToken: asToken, hsToken: hsToken, serverName: serverName, tokenSource: source)
+        default: throw .applicationServicePartlySet
+        }
+    }
+
+    /// Rust's `str::trim`: every Unicode White_Space character at either end.
+    static func trimmingWhiteSpace(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        let kept = { (scalar: Unicode.Scalar) in !scalar.properties.isWhitespace }
+        guard let first = scalars.firstIndex(where: kept), let last = scalars.lastIndex(where: kept) else { return "" }
+        return String(scalars[first...last])
     }
 
     /// Redis wins over `LIVEKIT_JOBS_DB`; without either, systemd's `STATE_DIRECTORY` (first entry of

@@ -20,6 +20,10 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
     public var socketGroup: String?
     /// `LIVEKIT_IP_RANGE_BLOCKLIST` / `LIVEKIT_IP_RANGE_ALLOWLIST` (§13.1).
     public var addressPolicy: OutboundAddressPolicy
+    /// AS-MODE.md B1; nil: the application-service endpoints are not served (404).
+    public var applicationService: ApplicationServiceSettings?
+    /// `LIVEKIT_CAN_UPDATE_OWN_METADATA=true` exactly; every join token's `canUpdateOwnMetadata` (§6.1 rev. 2).
+    public var canUpdateOwnMetadata: Bool
     /// `LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS` (AS-MODE.md B4): how often the deployment compares
     /// the call's participants with the Matrix room's members; 0 disables the membership monitor.
     public var membershipCheckIntervalSeconds: Int
@@ -30,6 +34,7 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         sanityCheckIntervalSeconds: Int = 0, logLevel: Logger.Level = .info,
         csAPIURLOverrides: CSAPIURLOverrides = CSAPIURLOverrides(), jobStore: JobStoreLocation = .memory,
         socketGroup: String? = nil, addressPolicy: OutboundAddressPolicy = .standard,
+        applicationService: ApplicationServiceSettings? = nil, canUpdateOwnMetadata: Bool = false,
         membershipCheckIntervalSeconds: Int = Configuration.defaultMembershipCheckIntervalSeconds
     ) {
         self.liveKitURL = liveKitURL
@@ -44,6 +49,8 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         self.jobStore = jobStore
         self.socketGroup = socketGroup
         self.addressPolicy = addressPolicy
+        self.applicationService = applicationService
+        self.canUpdateOwnMetadata = canUpdateOwnMetadata
         self.membershipCheckIntervalSeconds = membershipCheckIntervalSeconds
     }
 
@@ -60,6 +67,8 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         case .sqlite(let path): jobsDatabase = path
         case .memory: jobsDatabase = JobStoreLocation.memoryPath
         }
+        var registrationFile = ""
+        if case .registrationFile(let path)? = applicationService?.tokenSource { registrationFile = path }
         let lines: [(String, String)] = [
             ("LIVEKIT_URL", liveKitURL),
             ("LIVEKIT_KEY", apiKey),
@@ -75,6 +84,11 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
             ("LIVEKIT_CS_API_URL_OVERRIDES", csAPIURLOverrides.description),
             ("LIVEKIT_IP_RANGE_BLOCKLIST", addressPolicy.blocklist.map(\.description).joined(separator: ",")),
             ("LIVEKIT_IP_RANGE_ALLOWLIST", addressPolicy.allowlist.map(\.description).joined(separator: ",")),
+            ("LIVEKIT_AS_REGISTRATION_FILE", registrationFile),
+            ("LIVEKIT_AS_TOKEN", applicationService == nil ? "" : "***"),
+            ("LIVEKIT_HS_TOKEN", applicationService == nil ? "" : "***"),
+            ("LIVEKIT_HS_SERVER_NAME", applicationService?.serverName ?? ""),
+            ("LIVEKIT_CAN_UPDATE_OWN_METADATA", canUpdateOwnMetadata ? "true" : ""),
             ("LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS", String(membershipCheckIntervalSeconds)),
             ("LIVEKIT_REDIS_URL", redisURL),
             ("LIVEKIT_JOBS_DB", jobsDatabase),

@@ -48,6 +48,28 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         ConfigurationError(message: "Invalid \(variable) entry \(entry.goQuoted): expected an IP address or CIDR range")
     }
 
+    /// Row 13 (AS-MODE-NOTES §1.2 step 2): the registration file is not YAML.
+    public static func registrationUnparsable(_ detail: String) -> ConfigurationError {
+        ConfigurationError(message: "Could not parse app service registration file: \(detail)")
+    }
+
+    /// Row 13 (§1.2 step 2).
+    public static let registrationInvalidRoot = ConfigurationError(message: "Could not parse app service registration file: invalid root element")
+
+    /// Row 13 (§1.2 step 2).
+    public static func registrationMissingProperty(_ property: String) -> ConfigurationError {
+        ConfigurationError(message: "Could not parse app service registration file: no \(property) property")
+    }
+
+    /// Row 13 (§1.2 step 2).
+    public static func registrationInvalidProperty(_ property: String) -> ConfigurationError {
+        ConfigurationError(message: "Could not parse app service registration file: invalid value for \(property) property")
+    }
+
+    /// Row 13 (§1.2 step 4).
+    public static let applicationServicePartlySet = ConfigurationError(
+        message: "The app service token(s) (LIVEKIT_AS_TOKEN/LIVEKIT_HS_TOKEN or LIVEKIT_AS_REGISTRATION_FILE) and LIVEKIT_HS_SERVER_NAME must either all be set or all be left empty")
+
     /// Row 14 (rev. 2, AS-MODE-NOTES §4.1).
     public static func invalidMembershipCheckInterval(_ value: String) -> ConfigurationError {
         ConfigurationError(message: "LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS must be a non-negative integer, got \(value.goQuoted)")

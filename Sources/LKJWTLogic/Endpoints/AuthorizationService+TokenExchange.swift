@@ -78,8 +78,11 @@ extension AuthorizationService {
         let identity = grant.identity(userID)
         let jwt: String
         do {
-            jwt = try AccessToken.join(apiKey: configuration.apiKey, identity: identity, room: grant.roomAlias, issuedAt: clock.now())
-                .signed(secret: configuration.apiSecret)
+            // Restricted users publish through their own deployment's SFU (§6.1 rev. 2, upstream #222).
+            jwt = try AccessToken.join(
+                apiKey: configuration.apiKey, identity: identity, room: grant.roomAlias, canPublish: decision.isFull,
+                canUpdateOwnMetadata: configuration.canUpdateOwnMetadata, issuedAt: clock.now()
+            ).signed(secret: configuration.apiSecret)
         } catch {
             logger.error("Unable to create LiveKit token", metadata: ["lkId": .untrusted(identity), "err": .untrusted("\(error)")])
             return .failure(.internalServerError)

@@ -27,8 +27,10 @@ public struct AccessToken: Sendable {
         self.grant = grant
     }
 
-    public static func join(apiKey: String, identity: String, room: String, issuedAt: Date) -> AccessToken {
-        AccessToken(issuer: apiKey, identity: identity, issuedAt: issuedAt, validity: joinValidity, grant: .join(room: room))
+    public static func join(apiKey: String, identity: String, room: String, canPublish: Bool, canUpdateOwnMetadata: Bool, issuedAt: Date) -> AccessToken {
+        AccessToken(
+            issuer: apiKey, identity: identity, issuedAt: issuedAt, validity: joinValidity,
+            grant: .join(room: room, canPublish: canPublish, canUpdateOwnMetadata: canUpdateOwnMetadata))
     }
 
     public static func server(apiKey: String, grant: VideoGrant, issuedAt: Date) -> AccessToken {

@@ -2,14 +2,16 @@
 public struct VideoGrant: Sendable, Equatable {
     public let members: [JSONMember]
 
-    /// What a call member gets: join and publish in one room. Never `roomCreate` (it would allow deleting rooms).
-    public static func join(room: String) -> VideoGrant {
+    /// What a call member gets: join one room and subscribe; publish only as a full-access or local
+    /// user, update its own metadata only where the operator allows it (§6.1 rev. 2). Never
+    /// `roomCreate` (it would allow deleting rooms).
+    public static func join(room: String, canPublish: Bool, canUpdateOwnMetadata: Bool) -> VideoGrant {
         VideoGrant(members: [
             JSONMember("roomJoin", .bool(true)),
             JSONMember("room", .string(room)),
-            JSONMember("canPublish", .bool(true)),
+            JSONMember("canPublish", .bool(canPublish)),
             JSONMember("canSubscribe", .bool(true)),
-            JSONMember("canUpdateOwnMetadata", .bool(true)),
+            JSONMember("canUpdateOwnMetadata", .bool(canUpdateOwnMetadata)),
         ])
     }
 
