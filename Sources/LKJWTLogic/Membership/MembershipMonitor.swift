@@ -122,7 +122,11 @@ public final class MembershipMonitor: Sendable {
     public func start() {
         state.withLock { $0.running = true }
         let thread = PosixThread.start { [self] in run() }
-        if thread == nil { logger.error("Could not start the membership monitor thread") }
+        if thread == nil {
+            logger.error("Could not start the membership monitor thread; participants are checked only by other processes")
+        } else {
+            logger.info("Membership monitor started", metadata: ["interval": "\(interval / 1000)s"])
+        }
         state.withLock { $0.thread = thread }
     }
 
