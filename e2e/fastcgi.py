@@ -1,7 +1,9 @@
-"""A minimal FastCGI client, to ask the service directly (without a web server) whether it serves."""
+"""A minimal FastCGI client, to ask the service directly (without a web server) whether it serves, and
+a minimal responder that records what a web server sends."""
 
 import socket
 import struct
+import threading
 
 VERSION, BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT = 1, 1, 3, 4, 5, 6
 RESPONDER = 1
@@ -60,3 +62,78 @@ def get_status(upstream: str, path: str, timeout: float = 2.0) -> int:
         if name.lower() == "status":
             return int(value.split()[0])
     return 200
+
+
+def _decode_params(data: bytes) -> dict[str, str]:
+    params, position = {}, 0
+
+    def length() -> int:
+        nonlocal position
+        if data[position] < 128:
+            position += 1
+            return data[position - 1]
+        position += 4
+        return struct.unpack(">I", data[position - 4:position])[0] & 0x7FFFFFFF
+
+    while position < len(data):
+        name_length = length()
+        value_length = length()
+        name = data[position:position + name_length].decode("latin-1")
+        position += name_length
+        params[name] = data[position:position + value_length].decode("latin-1")
+        position += value_length
+    return params
+
+
+class ParamsRecorder:
+    """A FastCGI responder on a unix socket that records the params of every request and answers
+    200 "ok": to see what a web server configuration really passes, without the service."""
+
+    def __init__(self, socket_path: str):
+        self.socket_path = socket_path
+        self.requests: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        self._listener = socket.socket(socket.AF_UNIX)
+        self._listener.bind(socket_path)
+        self._listener.listen(16)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def upstream(self) -> str:
+        return f"unix:{self.socket_path}"
+
+    def stop(self) -> None:
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            with connection:
+                try:
+                    self._answer(connection)
+                except (OSError, struct.error):
+                    pass
+
+    def _answer(self, connection: socket.socket) -> None:
+        stream, params, request_id = connection.makefile("rb"), b"", REQUEST_ID
+        while True:
+            header = stream.read(8)
+            if len(header) < 8:
+                return
+            _, record_type, request_id, length, padding = struct.unpack(">BBHHBx", header)
+            content = stream.read(length + padding)[:length]
+            if record_type == PARAMS:
+                params += content
+            elif record_type == STDIN and not content:
+                break
+        with self._lock:
+            self.requests.append(_decode_params(params))
+        body = b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nok"
+        records = b""
+        for record_type, content in ((STDOUT, body), (STDOUT, b""), (END_REQUEST, struct.pack(">IB3x", 0, 0))):
+            records += struct.pack(">BBHHBx", VERSION, record_type, request_id, len(content), 0) + content
+        connection.sendall(records)

@@ -11,6 +11,8 @@ from processes import Process, accepts_connections, clean_environment, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 NGINX_LOCATIONS = REPO / "nginx" / "lkjwt-fcgi.locations.conf"
+# The application-service locations, for a server block only the homeserver reaches.
+NGINX_APPSERVICE_LOCATIONS = REPO / "nginx" / "lkjwt-fcgi.appservice.conf"
 CADDYFILE = REPO / "caddy" / "Caddyfile"
 
 
@@ -37,7 +39,7 @@ class WebServer:
 
 class Nginx(WebServer):
     def __init__(self, directory: Path, upstream: str, *, name: str = "nginx", worker_processes: int | str = 1,
-                 access_log: bool = True, user: str | None = None):
+                 access_log: bool = True, user: str | None = None, locations: Path = NGINX_LOCATIONS):
         self.directory = directory / name
         self.directory.mkdir()
         self.port = free_port()
@@ -45,7 +47,8 @@ class Nginx(WebServer):
         # Debian's stock `include fastcgi_params`.
         (self.directory / "fastcgi_params").symlink_to("/etc/nginx/fastcgi_params")
         config = self.directory / "nginx.conf"
-        config.write_text(nginx_config(self.directory, self.port, upstream, worker_processes, access_log, user))
+        config.write_text(nginx_config(self.directory, self.port, upstream, worker_processes, access_log, user,
+                                       locations))
         self.error_log = self.directory / "error.log"
         self.process = Process(name, ["nginx", "-p", str(self.directory), "-c", str(config),
                                       "-e", str(self.error_log)], clean_environment(), directory)
@@ -53,7 +56,7 @@ class Nginx(WebServer):
 
 
 def nginx_config(directory: Path, port: int, upstream: str, worker_processes: int | str, access_log: bool,
-                 user: str | None = None) -> str:
+                 user: str | None = None, locations: Path = NGINX_LOCATIONS) -> str:
     # Root starts nginx's workers as `nobody`, who cannot reach sockets in the tests' private
     # temporary directories; `user` (e.g. "www-data") runs them as a deployment does.
     user = f"user {user};" if user else "user root;" if os.geteuid() == 0 else ""
@@ -82,7 +85,7 @@ http {{
 
     server {{
         listen 127.0.0.1:{port};
-        include {NGINX_LOCATIONS};
+        include {locations};
 
         # Test-only: chunked bodies streamed to the service, which then sees an empty CONTENT_LENGTH.
         location /unbuffered/ {{
