@@ -39,7 +39,7 @@ extension MembershipMonitor {
         let rooms = Dictionary(grouping: watched, by: \.matrixRoomID)
         report.rooms = rooms.count
         for matrixRoom in rooms.keys.sorted() {
-            enact(in: matrixRoom, on: rooms[matrixRoom] ?? [], room: membership(of: matrixRoom), report: &report)
+            enact(in: matrixRoom, on: rooms[matrixRoom] ?? [], room: membership(of: matrixRoom), by: .sweep, report: &report)
         }
         let level: Logger.Level = report.removed + report.roomsDeleted + report.failed > 0 ? .info : .debug
         logger.log(level: level, "Membership sweep finished", metadata: [
@@ -61,7 +61,7 @@ extension MembershipMonitor {
         }
         var report = SweepReport()
         for (matrixRoom, members) in Dictionary(grouping: participants, by: \.matrixRoomID) {
-            enact(in: matrixRoom, on: members, room: membership(of: matrixRoom), report: &report)
+            enact(in: matrixRoom, on: members, room: membership(of: matrixRoom), by: .participantJoined, report: &report)
         }
     }
 
@@ -115,7 +115,13 @@ extension MembershipMonitor {
         return room
     }
 
-    private func enact(in matrixRoom: String, on participants: [TrackedParticipant], room: MembershipDecision.Room, report: inout SweepReport) {
+    /// What found a removal, for the operator's log.
+    enum Check: String {
+        case sweep
+        case participantJoined = "participant_joined"
+    }
+
+    private func enact(in matrixRoom: String, on participants: [TrackedParticipant], room: MembershipDecision.Room, by check: Check, report: inout SweepReport) {
         var roomDeletions: [String: [TrackedParticipant]] = [:]
         for participant in participants.sorted(by: { $0.liveKitIdentity < $1.liveKitIdentity }) {
             switch MembershipDecision.action(for: participant, in: room) {
@@ -130,7 +136,7 @@ extension MembershipMonitor {
                 switch removal {
                 case .participant:
                     let outcome = dependencies.roomService.removeParticipant(room: participant.liveKitRoom, identity: participant.liveKitIdentity)
-                    finish([participant], removal: removal, outcome: outcome, report: &report)
+                    finish([participant], removal: removal, outcome: outcome, by: check, report: &report)
                 case .room:
                     roomDeletions[participant.liveKitRoom, default: []].append(participant)
                 }
@@ -140,14 +146,14 @@ extension MembershipMonitor {
             let members = roomDeletions[alias] ?? []
             let outcome = dependencies.roomService.deleteRoom(alias)
             if outcome != .confirmed && outcome != .alreadyGone {
-                finish(members, removal: .room, outcome: outcome, report: &report)
+                finish(members, removal: .room, outcome: outcome, by: check, report: &report)
                 continue
             }
             report.roomsDeleted += 1
             logger.info("Deleted the call of a Matrix room this homeserver left", metadata: [
                 "matrixRoom": .untrusted(matrixRoom), "room": .untrusted(alias), "participants": "\(members.count)",
             ])
-            finish(members, removal: .room, outcome: outcome, report: &report)
+            finish(members, removal: .room, outcome: outcome, by: check, report: &report)
         }
     }
 
@@ -181,7 +187,10 @@ extension MembershipMonitor {
         }
     }
 
-    private func finish(_ participants: [TrackedParticipant], removal: TrackedParticipant.Removal, outcome: RoomServiceClient.RemovalOutcome, report: inout SweepReport) {
+    private func finish(
+        _ participants: [TrackedParticipant], removal: TrackedParticipant.Removal, outcome: RoomServiceClient.RemovalOutcome, by check: Check,
+        report: inout SweepReport
+    ) {
         for participant in participants {
             switch outcome {
             case .confirmed, .alreadyGone:
@@ -197,11 +206,12 @@ extension MembershipMonitor {
                 report.removed += 1
                 logger.info("Removed participant from the call", metadata: metadata(participant).merging([
                     "reason": .string(MembershipDecision.reason(removal)), "sfu": .string(outcome == .confirmed ? "removed" : "already gone"),
+                    "check": .string(check.rawValue),
                 ]) { $1 })
             case .failed(let reason):
                 report.failed += 1
                 logger.error("Could not remove participant from the call; the next sweep tries again", metadata: metadata(participant).merging([
-                    "reason": .string(MembershipDecision.reason(removal)), "err": .untrusted(reason),
+                    "reason": .string(MembershipDecision.reason(removal)), "err": .untrusted(reason), "check": .string(check.rawValue),
                 ]) { $1 })
             }
         }
