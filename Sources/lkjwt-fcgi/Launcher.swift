@@ -23,22 +23,26 @@ struct Launcher {
             ProcessEnvironment.printError(error.message)
             throw ExitCode(1)
         }
+        let clientServerAPI = ClientServerAPIResolver(overrides: configuration.csAPIURLOverrides, http: http, clock: clock, addressRules: addressRules)
+        let applicationService = configuration.applicationService.map {
+            ApplicationServiceClient(settings: $0, http: http, clock: clock, clientServerAPI: clientServerAPI)
+        }
         let jobs = DelayedLeaveJobs(
             dependencies: .init(
                 store: store,
-                clientServerAPI: ClientServerAPIResolver(
-                    overrides: configuration.csAPIURLOverrides, http: http, clock: clock, addressRules: addressRules),
+                clientServerAPI: clientServerAPI,
                 roomService: RoomServiceClient(
                     liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, http: http, clock: clock),
                 delayedEvents: DelayedEventClient(http: http, clock: clock, addressRules: addressRules),
-                clock: clock, random: random),
+                applicationService: applicationService, clock: clock, random: random),
             settings: JobMachine.Settings(sanityInterval: Int64(min(configuration.sanityCheckIntervalSeconds, Int(Int64.max / 1000))) * 1000),
             logger: logger)
-        let membership = membershipMonitor(store: store, http: http, clock: clock, addressRules: addressRules, owner: jobs.owner)
+        let membership = membershipMonitor(store: store, http: http, clock: clock, homeserver: applicationService, owner: jobs.owner)
         let service = AuthorizationService(
             configuration: configuration, dependencies: .init(
                 http: http, clock: clock, random: random, delegation: jobs, addressRules: addressRules,
-                admission: DestinationAdmission(limits: .init(threads: threads)), membership: membership),
+                admission: DestinationAdmission(limits: .init(threads: threads)), applicationService: applicationService,
+                membership: membership),
             logger: logger)
         let scheduler = JobScheduler(jobs: jobs, logger: logger)
 
@@ -99,13 +103,9 @@ struct Launcher {
     /// AS-MODE.md B4: only in application-service mode and with an interval. Its thread runs only in
     /// long-lived processes; a CGI invocation still tracks tokens and applies webhooks.
     private func membershipMonitor(
-        store: any JobStore, http: any HTTPClient, clock: any WallClock, addressRules: OutboundAddressRules, owner: String
+        store: any JobStore, http: any HTTPClient, clock: any WallClock, homeserver: ApplicationServiceClient?, owner: String
     ) -> MembershipMonitor? {
-        guard let applicationService = configuration.applicationService, configuration.membershipCheckIntervalSeconds > 0 else { return nil }
-        let homeserver = HomeserverRoomMembership(
-            settings: applicationService,
-            clientServerAPI: ClientServerAPIResolver(overrides: configuration.csAPIURLOverrides, http: http, clock: clock, addressRules: addressRules),
-            http: http)
+        guard let homeserver, configuration.membershipCheckIntervalSeconds > 0 else { return nil }
         return MembershipMonitor(
             dependencies: .init(
                 store: store,
@@ -136,6 +136,8 @@ struct Launcher {
             "MembershipCheckInterval": "\(configuration.applicationService == nil || configuration.membershipCheckIntervalSeconds == 0 ? "disabled" : "\(configuration.membershipCheckIntervalSeconds)s")",
             "IPRangeBlocklist": "\(configuration.addressPolicy.blocklistSummary)",
             "IPRangeAllowlist": "\(configuration.addressPolicy.allowlistSummary)",
+            "AppService": "\(configuration.applicationService?.serverName ?? "off")",
+            "CanUpdateOwnMetadata": "\(configuration.canUpdateOwnMetadata)",
             "threads": "\(threads)",
         ])
         logger.info("Job store opened", metadata: ["JobStore": "\(store.name)"])

@@ -149,7 +149,7 @@ struct IsolationTests {
     static func work(_ server: String, _ index: Int, kind: JobMachine.WorkKind = .restart, expires: Int64 = 100_000) -> JobMachine.Work {
         JobMachine.Work(
             kind: kind, key: JobKey(room: "r", identity: "\(server)-\(index)"), jobID: "j\(index)", identities: [], serverName: server,
-            delayID: "d", claim: Claim(owner: "o", expires: expires))
+            delayID: "d", actingUserID: nil, claim: Claim(owner: "o", expires: expires))
     }
 
     @Test func aStallingServerHoldsAtMostItsLaneLimit() {

@@ -37,6 +37,20 @@ struct JobStoreConformance {
         try serverCapAppliesOnlyWhenAsked()
         try concurrentCreationsNeverOvershootTheCap()
         try ownerAndServerSurviveUpdates()
+        try applicationServiceOwnerIsStored()
+    }
+
+    /// AS-MODE.md B3: a job of the application-service endpoints keeps its owner and that it acts
+    /// as the owner, in every store and across connections.
+    func applicationServiceOwnerIsStored() throws {
+        var job = Self.owned("@alice:hs.example.com", 0, server: "hs.example.com")
+        job.actsAsOwner = true
+        #expect(try store.create(job, quota: .standard(serverAdmittedByWildcard: false)) == .created)
+        let stored = try secondConnection.update(job.key) { $0 }
+        #expect(stored?.ownerUserID == "@alice:hs.example.com")
+        #expect(stored?.actsAsOwner == true)
+        #expect(stored?.serverName == "hs.example.com")
+        try store.delete(job.key)
     }
 
     static func owned(_ owner: String, _ index: Int, server: String = "example.org") -> DelayedLeaveJob {
@@ -276,7 +290,7 @@ struct JobStoreConformance {
         // The gone owner comes back with its result after "taker" claimed the lookup again.
         let stale = JobMachine.Work(
             kind: .lookup, key: orphan.key, jobID: orphan.jobID, identities: orphan.allIdentities, serverName: orphan.serverName,
-            delayID: orphan.delayID, claim: try #require(orphan.lookup?.claim))
+            delayID: orphan.delayID, actingUserID: nil, claim: try #require(orphan.lookup?.claim))
         let taken = try store.update(orphan.key) { job in
             JobMachine.claimDueWork(&job, now: now + 10, owner: "taker", settings: JobMachine.Settings()).work
         }

@@ -105,7 +105,15 @@ struct MembershipDecisionTests {
         #expect(JoinedMembersAnswer(status: 403, body: Array(#"{"errcode":"M_FORBIDDEN","error":"Appservice not in room"}"#.utf8)) == .forbidden)
     }
 
-    @Test func roomIDIsOnePathSegment() {
-        #expect(JoinedMembersAnswer.path(room: "!a/b?c:example.org") == "/_matrix/client/v3/rooms/%21a%2Fb%3Fc%3Aexample.org/joined_members")
+    /// With the as_token, to our homeserver only, the room ID one path segment.
+    @Test func joinedMembersAsksOurHomeserverWithTheApplicationServiceToken() throws {
+        let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(200, #"{"joined":{"@alice:example.org":{}}}"#) }
+        let client = ApplicationServiceClient(
+            settings: ApplicationServiceSettings(asToken: "as-secret", hsToken: "hs", serverName: "example.org"), http: http, clock: FixedClock(),
+            clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(["example.org": "https://hs.example.org/"]), http: http))
+        #expect(client.joinedMembers(of: "!a/b?c:example.org") == .members([Self.alice]))
+        let request = try #require(http.requests.first)
+        #expect(request.url == "https://hs.example.org/_matrix/client/v3/rooms/%21a%2Fb%3Fc%3Aexample.org/joined_members")
+        #expect(request.headers["authorization"] == "Bearer as-secret" && request.method == "GET" && request.maximumRedirects == 0)
     }
 }

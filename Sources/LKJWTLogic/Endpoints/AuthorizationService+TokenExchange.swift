@@ -135,7 +135,7 @@ extension AuthorizationService {
         }
     }
 
-    private func createRoom(_ alias: String, identity: String, userID: String) -> MatrixError? {
+    func createRoom(_ alias: String, identity: String, userID: String) -> MatrixError? {
         let callStart = clock.now().unixSeconds
         do {
             let room = try roomService.createRoom(alias: alias)

@@ -10,19 +10,23 @@ public final class AuthorizationService: Sendable {
         public var delegation: (any DelayedLeaveDelegation)?
         /// nil: no budget for servers not known to answer (tests, CGI: one request per process).
         public var admission: DestinationAdmission?
+        /// The homeserver calls of the application-service endpoints; nil: those endpoints are 404.
+        public var applicationService: ApplicationServiceClient?
         /// The membership monitor (AS-MODE.md B4); nil when it is off.
         public var membership: MembershipMonitor?
 
         public init(
             http: any HTTPClient, clock: any WallClock = SystemWallClock(), srv: any SRVResolver = SystemSRVResolver(),
             random: any RandomSource = SystemRandomSource(), delegation: (any DelayedLeaveDelegation)? = nil,
-            addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil, membership: MembershipMonitor? = nil
+            addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil, applicationService: ApplicationServiceClient? = nil,
+            membership: MembershipMonitor? = nil
         ) {
             self.http = http
             self.clock = clock
             self.resolver = ServerResolver(http: http, srv: srv, clock: clock, random: random, addressRules: addressRules)
             self.delegation = delegation
             self.admission = admission
+            self.applicationService = applicationService
             self.membership = membership
         }
     }
@@ -34,6 +38,7 @@ public final class AuthorizationService: Sendable {
     let delegation: (any DelayedLeaveDelegation)?
     let membership: MembershipMonitor?
     let webhookVerifier: WebhookVerifier
+    let applicationService: ApplicationServiceClient?
     let logger: Logger
 
     public init(configuration: Configuration, dependencies: Dependencies, logger: Logger) {
@@ -46,10 +51,19 @@ public final class AuthorizationService: Sendable {
         self.delegation = dependencies.delegation
         self.membership = dependencies.membership
         self.webhookVerifier = WebhookVerifier(apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, clock: dependencies.clock)
+        // Both or neither: the endpoints need the settings (hs_token) and the client (as_token).
+        self.applicationService = configuration.applicationService == nil ? nil : dependencies.applicationService
         self.logger = logger
     }
 
     public func respond(to request: Request) -> Response {
+        // Matrix paths are the application-service endpoints, or nothing (contract §3.1 rev. 2).
+        if request.path.contains("/_matrix/") {
+            if let applicationService, let route = ApplicationServiceRoute.match(path: request.path) {
+                return respondAsApplicationService(route, request, client: applicationService)
+            }
+            return AuthorizationService.errorResponse(MatrixError.unrecognized, headers: [("Content-Type", "application/json")], method: request.method)
+        }
         guard let route = Route.match(path: request.path) else {
             return AuthorizationService.errorResponse(MatrixError.unrecognized, headers: [("Content-Type", "application/json")], method: request.method)
         }

@@ -3,6 +3,8 @@ public struct DelayedLeaveHandover: Sendable, Equatable {
     public var serverName: String
     /// The verified Matrix user (`sub`) handing the event over.
     public var ownerUserID: String
+    /// Restart and send as the owner with the as_token (AS-MODE.md B3), not with the delay ID alone.
+    public var actsAsOwner: Bool
     /// The caps this job must fit in (§13.4), decided by how its server was admitted.
     public var quota: JobQuota
     public var delayID: String
@@ -14,11 +16,12 @@ public struct DelayedLeaveHandover: Sendable, Equatable {
     public var alternativeIdentities: [String]
 
     public init(
-        serverName: String, ownerUserID: String = "", quota: JobQuota = .unlimited, delayID: String, delayTimeout: Int64, roomAlias: String,
-        identity: String, alternativeIdentities: [String] = []
+        serverName: String, ownerUserID: String = "", actsAsOwner: Bool = false, quota: JobQuota = .unlimited, delayID: String, delayTimeout: Int64,
+        roomAlias: String, identity: String, alternativeIdentities: [String] = []
     ) {
         self.serverName = serverName
         self.ownerUserID = ownerUserID
+        self.actsAsOwner = actsAsOwner
         self.quota = quota
         self.delayID = delayID
         self.delayTimeout = delayTimeout

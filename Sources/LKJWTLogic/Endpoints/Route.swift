@@ -6,8 +6,10 @@ public enum Route: String, Sendable, CaseIterable {
     case sfuWebhook = "/sfu_webhook"
     case healthz = "/healthz"
 
-    /// Endpoint paths start with `/`, so a suffix match always ends on a segment boundary.
+    /// Endpoint paths start with `/`, so a suffix match always ends on a segment boundary. A Matrix
+    /// path (`…/_matrix/client/v1/rtc/livekit/get_token`) is never a standalone endpoint (§3.1 rev. 2).
     public static func match(path: String) -> Route? {
-        allCases.first { path.hasSuffix($0.rawValue) }
+        guard !path.contains("/_matrix/") else { return nil }
+        return allCases.first { path.hasSuffix($0.rawValue) }
     }
 }

@@ -15,6 +15,7 @@ extension DelayedLeaveJob {
             JSONMember("AlternativeIdentities", .array(alternativeIdentities.map(JSONValue.string))),
             JSONMember("LookupPhase", .string(lookupPhase.rawValue)),
         ]
+        if actsAsOwner { engine.append(JSONMember("ActsAsOwner", .bool(true))) }
         if let waitingTimerDue { engine.append(JSONMember("WaitingTimerDue", .integer(waitingTimerDue))) }
         if let restartDeadline { engine.append(JSONMember("RestartDeadline", .integer(restartDeadline))) }
         if let lookup { engine.append(JSONMember("Lookup", lookup.json)) }
@@ -52,6 +53,9 @@ extension DelayedLeaveJob {
             ownerUserID: params["OwnerUserId"]?.stringValue ?? "", delayID: delayID, delayTimeout: timeout / 1_000_000, restartedAt: restartedAt)
         guard let engine = json["Engine"] else {
             isForeign = true
+            // Upstream keeps an owner only for jobs of its application-service endpoints, and then
+            // restarts and sends as that owner.
+            actsAsOwner = !ownerUserID.isEmpty
             return
         }
         guard let jobID = engine["JobId"]?.stringValue, let stateText = engine["State"]?.stringValue,
@@ -63,6 +67,7 @@ extension DelayedLeaveJob {
         if case .array(let alternatives)? = engine["AlternativeIdentities"] {
             alternativeIdentities = alternatives.compactMap(\.stringValue)
         }
+        actsAsOwner = engine["ActsAsOwner"] == .bool(true)
         lookupPhase = engine["LookupPhase"]?.stringValue.flatMap(LookupPhase.init(rawValue:)) ?? .initial
         waitingTimerDue = engine["WaitingTimerDue"]?.int64Value
         restartDeadline = engine["RestartDeadline"]?.int64Value

@@ -23,6 +23,9 @@ public struct DelayedLeaveJob: Sendable, Equatable {
     /// The Matrix user (`sub`) who handed the event over; quotas count by it (§13.4). Empty in
     /// records written before it was kept, and in upstream's standalone records.
     public var ownerUserID: String
+    /// The job came through the application-service endpoints (AS-MODE.md B3): restart and send
+    /// are made as `ownerUserID` with the as_token, not with the delay ID alone (§9.2).
+    public var actsAsOwner: Bool
     public var delayID: String
     /// Milliseconds.
     public var delayTimeout: Int64
@@ -40,14 +43,15 @@ public struct DelayedLeaveJob: Sendable, Equatable {
     public var isForeign = false
 
     public init(
-        key: JobKey, alternativeIdentities: [String] = [], jobID: String, serverName: String, ownerUserID: String = "", delayID: String,
-        delayTimeout: Int64, restartedAt: Int64, state: State = .waitingForInitialConnect
+        key: JobKey, alternativeIdentities: [String] = [], jobID: String, serverName: String, ownerUserID: String = "", actsAsOwner: Bool = false,
+        delayID: String, delayTimeout: Int64, restartedAt: Int64, state: State = .waitingForInitialConnect
     ) {
         self.key = key
         self.alternativeIdentities = alternativeIdentities
         self.jobID = jobID
         self.serverName = serverName
         self.ownerUserID = ownerUserID
+        self.actsAsOwner = actsAsOwner
         self.delayID = delayID
         self.delayTimeout = delayTimeout
         self.restartedAt = restartedAt

@@ -11,17 +11,21 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         public var clientServerAPI: ClientServerAPIResolver
         public var roomService: RoomServiceClient
         public var delayedEvents: DelayedEventClient
+        /// Restarts and sends jobs of the application-service endpoints as their owners (B3); nil
+        /// outside application-service mode.
+        public var applicationService: ApplicationServiceClient?
         public var clock: any WallClock
         public var random: any RandomSource
 
         public init(
             store: any JobStore, clientServerAPI: ClientServerAPIResolver, roomService: RoomServiceClient, delayedEvents: DelayedEventClient,
-            clock: any WallClock, random: any RandomSource
+            applicationService: ApplicationServiceClient? = nil, clock: any WallClock, random: any RandomSource
         ) {
             self.store = store
             self.clientServerAPI = clientServerAPI
             self.roomService = roomService
             self.delayedEvents = delayedEvents
+            self.applicationService = applicationService
             self.clock = clock
             self.random = random
         }
@@ -175,7 +179,14 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
                 logger.warning("Failed to resolve URL of Client-Server API", metadata: ["server name": .untrusted(work.serverName), "err": .untrusted(reason)])
                 outcome = .clientServerAPIUnresolvable(reason)
             case .resolved(let baseURL):
-                outcome = .delayedEvent(dependencies.delayedEvents.perform(work.kind == .restart ? .restart : .send, delayID: work.delayID, baseURL: baseURL, serverName: work.serverName))
+                let action: DelayedEventClient.Action = work.kind == .restart ? .restart : .send
+                // The as_token only ever goes to the configured homeserver (B2.8): a job whose server
+                // is another one (the setting changed since) falls back to the delay ID alone.
+                if let userID = work.actingUserID, let applicationService = dependencies.applicationService, work.serverName == applicationService.serverName {
+                    outcome = .delayedEvent(applicationService.perform(action, delayID: work.delayID, userID: userID, baseURL: baseURL))
+                } else {
+                    outcome = .delayedEvent(dependencies.delayedEvents.perform(action, delayID: work.delayID, baseURL: baseURL, serverName: work.serverName))
+                }
             }
         }
         complete(work, outcome: outcome)

@@ -30,6 +30,8 @@ public enum JobMachine {
         public let identities: [String]
         public let serverName: String
         public let delayID: String
+        /// Restart or send as this user with the as_token (AS-MODE.md B3); nil: the delay ID alone (§9.2).
+        public let actingUserID: String?
         public let claim: Claim
     }
 
@@ -62,7 +64,7 @@ public enum JobMachine {
         var job = DelayedLeaveJob(
             key: JobKey(room: handover.roomAlias, identity: handover.identity),
             alternativeIdentities: handover.alternativeIdentities.filter { $0 != handover.identity },
-            jobID: jobID, serverName: handover.serverName, ownerUserID: handover.ownerUserID, delayID: handover.delayID,
+            jobID: jobID, serverName: handover.serverName, ownerUserID: handover.ownerUserID, actsAsOwner: handover.actsAsOwner, delayID: handover.delayID,
             delayTimeout: handover.delayTimeout, restartedAt: now)
         enterWaiting(&job, now: now)
         return .success(job)
@@ -161,7 +163,8 @@ public enum JobMachine {
             activity = value
             work.append(Work(
                 kind: kind, key: snapshot.key, jobID: snapshot.jobID, identities: snapshot.allIdentities,
-                serverName: snapshot.serverName, delayID: snapshot.delayID, claim: claim))
+                serverName: snapshot.serverName, delayID: snapshot.delayID,
+                actingUserID: snapshot.actsAsOwner && !snapshot.ownerUserID.isEmpty ? snapshot.ownerUserID : nil, claim: claim))
         }
         claimIfDue(&current.lookup, .lookup)
         claimIfDue(&current.restart, .restart)
@@ -278,7 +281,8 @@ public enum JobMachine {
                 due: now.saturatingAdding(current.delayTimeout.saturatingMultiplied(by: 4) / 5), sequenceStart: nil, maxElapsed: 0)
             job = current
             return [.restarted]
-        case .delayedEvent(.notFound):
+        case .delayedEvent(.notFound), .delayedEvent(.conflict):
+            // B3: a 409 on restart is as final as a 404: the event was finalised by someone else.
             return transitionNotes(apply(.delayedEventNotFound, to: &job, now: now))
         case .clientServerAPIUnresolvable:
             return transitionNotes(apply(.csAPIURLNotFound, to: &job, now: now))
@@ -306,6 +310,10 @@ public enum JobMachine {
         case .delayedEvent(.notFound):
             job = nil
             return [.sendFinished("already sent or cancelled"), .done(reason: "delayed leave event already sent or cancelled")]
+        case .delayedEvent(.conflict):
+            // B3: 409 means cancelled by someone else (the member, another device): nothing to retry.
+            job = nil
+            return [.sendFinished("cancelled by someone else"), .done(reason: "delayed leave event was cancelled by someone else")]
         case .clientServerAPIUnresolvable(let reason):
             job = nil
             return [.sendAbandoned(reason), .done(reason: "client-server API not resolvable")]
@@ -364,13 +372,4 @@ public enum JobMachine {
         enterWaiting(&recovered, now: now)
         return .keep(recovered)
     }
-}
-
-/// How the homeserver answered a delayed-event action (§9.3).
-public enum DelayedEventOutcome: Sendable, Equatable {
-    case success
-    /// 404: for restart the event is gone, for send it was already sent or cancelled.
-    case notFound
-    /// Worth retrying; `after` is the server's hint in milliseconds.
-    case retry(after: Int64?, reason: String)
 }

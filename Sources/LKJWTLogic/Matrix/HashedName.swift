@@ -20,6 +20,12 @@ public enum HashedName {
         derive([userID, deviceID, memberID])
     }
 
+    /// MSC4195's identity on the application-service endpoints (AS-MODE.md B2.3): no device, the
+    /// homeserver vouches for the user.
+    public static func applicationServiceIdentity(userID: String, memberID: String) -> String {
+        derive([userID, memberID])
+    }
+
     /// The legacy identity is not hashed.
     public static func legacyIdentity(userID: String, deviceID: String) -> String {
         userID + ":" + deviceID

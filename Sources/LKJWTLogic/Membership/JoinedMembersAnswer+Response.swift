@@ -1,14 +1,6 @@
-/// `GET /_matrix/client/v3/rooms/<room>/joined_members` (notes §4.3 step 3): the request and how its
-/// answer reads. The body is the homeserver's, but of a room anyone may fill: read strictly, bounded.
+/// How an answer of `GET /_matrix/client/v3/rooms/<room>/joined_members` reads (notes §4.3 step 3).
+/// The body is the homeserver's, but of a room anyone may fill: read strictly.
 extension JoinedMembersAnswer {
-    /// Large public rooms have tens of thousands of members at some 100 bytes each.
-    public static let maximumResponseSize = 16 << 20
-
-    /// The room ID goes in as one percent-encoded path segment.
-    public static func path(room: String) -> String {
-        "/_matrix/client/v3/rooms/\(PercentEncoding.encode(room))/joined_members"
-    }
-
     /// 200 with `{"joined": {<user ID>: {…}, …}}` → the members; 403 → forbidden; anything else failed.
     public init(status: Int, body: [UInt8]) {
         switch status {

@@ -71,12 +71,17 @@ public struct OutboundAddressRules: Sendable {
     /// For unit tests whose fakes stand at no real address.
     public static let unrestricted = OutboundAddressRules(policy: .unrestricted)
 
-    public init(policy: OutboundAddressPolicy, accessPolicy: AccessPolicy = .everyone, overrides: CSAPIURLOverrides = CSAPIURLOverrides()) {
+    /// `homeserver`: the application service's own homeserver (`LIVEKIT_HS_SERVER_NAME`), which the
+    /// operator configured like a listed server (AS-MODE.md B2.8).
+    public init(
+        policy: OutboundAddressPolicy, accessPolicy: AccessPolicy = .everyone, overrides: CSAPIURLOverrides = CSAPIURLOverrides(),
+        homeserver: String? = nil
+    ) {
         self.policy = policy
         if case .servers(let names) = accessPolicy {
-            listedServers = Set(names)
+            listedServers = Set(names + (homeserver.map { [$0] } ?? []))
         } else {
-            listedServers = []
+            listedServers = Set(homeserver.map { [$0] } ?? [])
         }
         overriddenServers = Set(overrides.entries.keys)
     }
@@ -95,6 +100,6 @@ public struct OutboundAddressRules: Sendable {
 extension Configuration {
     /// The address rules these settings give (§13.1).
     public var outboundAddressRules: OutboundAddressRules {
-        OutboundAddressRules(policy: addressPolicy, accessPolicy: accessPolicy, overrides: csAPIURLOverrides)
+        OutboundAddressRules(policy: addressPolicy, accessPolicy: accessPolicy, overrides: csAPIURLOverrides, homeserver: applicationService?.serverName)
     }
 }
