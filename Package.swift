@@ -48,9 +48,23 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        // Behaviour: endpoints, access policy, tokens, the job state machine, and the protocols for
+        // I/O. No C library but libcrypto, so its unit tests need no libcurl, libresolv, SQLite or hiredis.
         .target(
             name: "LKJWTLogic",
             dependencies: [
+                "CCrypto",
+                // Only until as-core moves its registration-file reader out of LKJWTLogic (merge of main on branch monitor).
+                "CYAML",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The implementations of LKJWTLogic's I/O protocols over the C libraries, the system clocks
+        // and randomness.
+        .target(
+            name: "LKJWTSystem",
+            dependencies: [
+                "LKJWTLogic",
                 "CCurl",
                 "CCrypto",
                 "CResolv",
@@ -60,11 +74,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The FastCGI/CGI adapter and the one composition root.
         .executableTarget(
             name: "lkjwt-fcgi",
             dependencies: [
                 "CFCGI",
                 "LKJWTLogic",
+                "LKJWTSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -73,12 +89,29 @@ let package = Package(
             name: "lkjwt-fuzz",
             dependencies: [
                 "LKJWTLogic",
+                "LKJWTSystem",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Test code shared by the test targets of both layers: the job store conformance suite.
+        .target(
+            name: "LKJWTTestSupport",
+            dependencies: ["LKJWTLogic"],
+            path: "Tests/LKJWTTestSupport"
+        ),
         .testTarget(
             name: "LKJWTLogicTests",
-            dependencies: ["LKJWTLogic"]
+            dependencies: ["LKJWTLogic", "LKJWTTestSupport"]
+        ),
+        .testTarget(
+            name: "LKJWTSystemTests",
+            dependencies: [
+                "LKJWTSystem",
+                "LKJWTLogic",
+                "LKJWTTestSupport",
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import LKJWTLogic
+import LKJWTSystem
 import Logging
 
 /// Wires the logic to the transport the process was started with (contract §1.3, §1.4).
@@ -40,9 +41,9 @@ struct Launcher {
         let membership = membershipMonitor(store: store, http: http, clock: clock, homeserver: applicationService, owner: jobs.owner)
         let service = AuthorizationService(
             configuration: configuration, dependencies: .init(
-                http: http, clock: clock, random: random, delegation: jobs, addressRules: addressRules,
-                admission: DestinationAdmission(limits: .init(threads: threads)), applicationService: applicationService,
-                membership: membership),
+                http: http, clock: clock, srv: SystemSRVResolver(), random: random, delegation: jobs, addressRules: addressRules,
+                admission: DestinationAdmission(limits: .init(threads: threads), clock: SystemMonotonicClock()),
+                applicationService: applicationService, membership: membership),
             logger: logger)
         let scheduler = JobScheduler(jobs: jobs, logger: logger)
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import LKJWTLogic
+import LKJWTSystem
 
 /// `lkjwt-fcgi registration`: prints an application-service registration file that Synapse 1.163
 /// loads as it is (AS-MODE.md B1), with fresh tokens from the system RNG.

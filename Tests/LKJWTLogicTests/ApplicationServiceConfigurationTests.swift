@@ -1,3 +1,4 @@
+import LKJWTTestSupport
 import Testing
 
 @testable import LKJWTLogic
@@ -166,7 +167,7 @@ struct ApplicationServiceConfigurationTests {
 
     @Test func printedRegistrationLoadsBackAndHasTheKeysSynapseReads() throws {
         let registration = try ApplicationServiceRegistration(
-            serverName: "matrix.example.com:8448", proxyURL: "http://127.0.0.1:8080/livekit/jwt", random: SystemRandomSource())
+            serverName: "matrix.example.com:8448", proxyURL: "http://127.0.0.1:8080/livekit/jwt", random: GeneratorRandomSource())
         let yaml = registration.yaml
         let tokens = try ApplicationServiceRegistration.tokens(fromYAML: yaml)
         #expect(tokens.asToken == registration.asToken)

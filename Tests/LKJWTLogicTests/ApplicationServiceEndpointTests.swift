@@ -1,3 +1,4 @@
+import LKJWTTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -81,7 +82,8 @@ struct ApplicationServiceEndpointTests {
             service = AuthorizationService(
                 configuration: configuration,
                 dependencies: .init(
-                    http: http, clock: FixedClock(), delegation: delegating ? delegation : nil, addressRules: .unrestricted,
+                    http: http, clock: FixedClock(), srv: TableSRVResolver([:]), random: FixedRandomSource(byte: 0),
+                    delegation: delegating ? delegation : nil, addressRules: .unrestricted,
                     applicationService: client),
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         }

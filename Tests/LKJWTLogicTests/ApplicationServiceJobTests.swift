@@ -1,4 +1,5 @@
 import Logging
+import LKJWTTestSupport
 import Synchronization
 import Testing
 
@@ -26,7 +27,8 @@ struct ApplicationServiceJobTests {
             }
             self.http = http
             let resolver = ClientServerAPIResolver(
-                overrides: CSAPIURLOverrides(["hs.example.com": "http://cs.hs.test/", "other.example": "http://cs.other.test"]), http: http)
+                overrides: CSAPIURLOverrides(["hs.example.com": "http://cs.hs.test/", "other.example": "http://cs.other.test"]), http: http,
+                clock: FixedClock())
             jobs = DelayedLeaveJobs(
                 dependencies: .init(
                     store: store, clientServerAPI: resolver,
@@ -134,14 +136,14 @@ struct ApplicationServiceJobTests {
     func ownerCallsAreClassified(_ status: Int, _ expected: DelayedEventOutcome) {
         let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(status, "{}") }
         let client = ApplicationServiceClient(
-            settings: Self.settings, http: http, clock: FixedClock(), clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http))
+            settings: Self.settings, http: http, clock: FixedClock(), clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http, clock: FixedClock()))
         #expect(client.perform(.restart, delayID: "d", userID: "@a:b", baseURL: "http://x") == expected)
     }
 
     @Test func ownerCallsHonourRetryHints() {
         let http = ScriptedHTTPClient { _ throws(OutboundError) in OutboundResponse(status: 429, headers: [("Retry-After", "3")]) }
         let client = ApplicationServiceClient(
-            settings: Self.settings, http: http, clock: FixedClock(), clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http))
+            settings: Self.settings, http: http, clock: FixedClock(), clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http, clock: FixedClock()))
         #expect(client.perform(.send, delayID: "d", userID: "@a:b", baseURL: "http://x") == .retry(after: 3000, reason: "CS API rate limited the request (http status code 429)"))
     }
 

@@ -110,7 +110,7 @@ struct MembershipDecisionTests {
         let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(200, #"{"joined":{"@alice:example.org":{}}}"#) }
         let client = ApplicationServiceClient(
             settings: ApplicationServiceSettings(asToken: "as-secret", hsToken: "hs", serverName: "example.org"), http: http, clock: FixedClock(),
-            clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(["example.org": "https://hs.example.org/"]), http: http))
+            clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(["example.org": "https://hs.example.org/"]), http: http, clock: FixedClock()))
         #expect(client.joinedMembers(of: "!a/b?c:example.org") == .members([Self.alice]))
         let request = try #require(http.requests.first)
         #expect(request.url == "https://hs.example.org/_matrix/client/v3/rooms/%21a%2Fb%3Fc%3Aexample.org/joined_members")

@@ -16,8 +16,8 @@ public final class AuthorizationService: Sendable {
         public var membership: MembershipMonitor?
 
         public init(
-            http: any HTTPClient, clock: any WallClock = SystemWallClock(), srv: any SRVResolver = SystemSRVResolver(),
-            random: any RandomSource = SystemRandomSource(), delegation: (any DelayedLeaveDelegation)? = nil,
+            http: any HTTPClient, clock: any WallClock, srv: any SRVResolver,
+            random: any RandomSource, delegation: (any DelayedLeaveDelegation)? = nil,
             addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil, applicationService: ApplicationServiceClient? = nil,
             membership: MembershipMonitor? = nil
         ) {

@@ -33,6 +33,20 @@ public enum JobMachine {
         /// Restart or send as this user with the as_token (AS-MODE.md B3); nil: the delay ID alone (§9.2).
         public let actingUserID: String?
         public let claim: Claim
+
+        package init(
+            kind: WorkKind, key: JobKey, jobID: String, identities: [String], serverName: String, delayID: String, actingUserID: String? = nil,
+            claim: Claim
+        ) {
+            self.kind = kind
+            self.key = key
+            self.jobID = jobID
+            self.identities = identities
+            self.serverName = serverName
+            self.delayID = delayID
+            self.actingUserID = actingUserID
+            self.claim = claim
+        }
     }
 
     public enum Outcome: Sendable, Equatable {
