@@ -21,9 +21,10 @@ public final class MembershipMonitor: Sendable {
         }
     }
 
-    /// Longer than any sweep should take; a sweeper that dies is replaced sooner, through its
-    /// claim-owner record (contract §8.10 rule 4).
-    static let sweepLease: Int64 = 60_000
+    /// Longer than any sweep takes (thousands of sequential SFU and homeserver calls), so that no
+    /// second sweep starts beside a slow one; a sweeper that dies is replaced at once all the same,
+    /// through its claim-owner record (contract §8.10 rule 4).
+    static let sweepLease: Int64 = 600_000
     /// The loop looks at the lease at least this often, so a lapsed sweeper is noticed.
     static let longestWait: Int64 = 1_000
 
