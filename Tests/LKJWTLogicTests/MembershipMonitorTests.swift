@@ -285,4 +285,20 @@ struct MembershipMonitorTests {
         // 10 s with a 2 s interval: five sweeps, each one joined_members call.
         #expect(world.homeserver.asked.withLock { $0 }.count == 5)
     }
+
+    /// A sweeper that died mid-sweep (its claim-owner record lapsed) is replaced at once, not after its lease.
+    @Test func aDeadSweepersLeaseIsTakenOverAtOnce() throws {
+        let world = World()
+        let other = World.monitor(store: world.store, homeserver: world.homeserver, clock: world.clock, http: world.http, owner: "owner-b")
+        let now = world.clock.now().unixMilliseconds
+        #expect(try world.store.claimMembershipSweep(owner: "owner-a", now: now, interval: 2_000, lease: MembershipMonitor.sweepLease, goneOwners: []) == .claimed)
+        try world.store.renewLiveness(of: "owner-a", expires: now + 2_500)
+        world.clock.advance(seconds: 2)
+        // owner-a is alive: its sweep is still running.
+        #expect(other.sweepIfDue() < now + 3_000)
+        #expect(try world.store.claimMembershipSweep(owner: "owner-c", now: now + 2_000, interval: 2_000, lease: 1, goneOwners: []) != .claimed)
+        world.clock.advance(seconds: 1)
+        // Its record lapsed: taken over at once, with the lease 10 minutes from ending.
+        #expect(other.sweepIfDue() == now + 3_000 + 2_000)
+    }
 }
