@@ -20,6 +20,7 @@ struct FuzzTarget: Sendable {
         SRVFuzzing.target,
         WellKnownFuzzing.target,
         JobRecordFuzzing.target,
+        ApplicationServiceFuzzing.target,
     ]
 
     static func named(_ name: String) -> FuzzTarget? {

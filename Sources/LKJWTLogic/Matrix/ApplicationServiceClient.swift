@@ -152,14 +152,8 @@ public struct ApplicationServiceClient: Sendable {
         return DelayedEventClient.classify(response, now: clock.now())
     }
 
-    /// `GET …/v3/rooms/{roomId}/joined_members` for the membership monitor (AS-MODE-NOTES §4.3):
-    /// the raw answer, which `JoinedMembersAnswer` reads. Large rooms answer with megabytes.
-    public func joinedMembers(roomID: String, baseURL: String) -> Result<OutboundResponse, Failure> {
-        send("GET", Self.join(baseURL, "/_matrix/client/v3/rooms/\(Self.segment(roomID))/joined_members"), timeout: .seconds(10),
-             maximumResponseSize: 16 << 20)
-    }
-
-    private func send(
+    /// Internal, not private: further calls (the membership monitor's `joined_members`) live in extensions.
+    func send(
         _ method: String, _ url: String, body: [UInt8] = [], timeout: Duration, maximumResponseSize: Int = maximumAnswerSize
     ) -> Result<OutboundResponse, Failure> {
         var headers: [(name: String, value: String)] = [("Authorization", "Bearer \(asToken)"), ("Accept", "application/json")]
