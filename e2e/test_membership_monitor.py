@@ -28,7 +28,7 @@ INTERVAL = 2.0  # s, LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS
 # A sweep starts at most one interval after the change; its homeserver and SFU calls, and a loaded
 # machine, get this much on top.
 MARGIN = 1.5
-# Where measured ban → RemoveParticipant times are appended, one per line (for the README's figure).
+# Where measured times are appended, one `ban <s>` or `rejoin <s>` per line (for the README's figures).
 LATENCY_LOG = os.environ.get("LKJWT_MEMBERSHIP_LATENCY_LOG")
 
 
@@ -82,6 +82,12 @@ def removal_log_lines(stack, member: CallMember) -> list[str]:
             if 'msg="Removed participant from the call"' in line and f"lkId={member.identity}" in line]
 
 
+def record_latency(kind: str, seconds: float) -> None:
+    if LATENCY_LOG:
+        with open(LATENCY_LOG, "a") as log:
+            log.write(f"{kind} {seconds:.3f}\n")
+
+
 def ban(owner: synapse.User, room: str, user: synapse.User) -> None:
     owner.call("POST", f"/_matrix/client/v3/rooms/{quote(room)}/ban", {"user_id": user.user_id, "reason": "e2e"})
 
@@ -100,9 +106,7 @@ def test_banned_user_is_removed_within_one_interval(stack):
     wait_until(lambda: removals_of(stack, in_call[1]), "RemoveParticipant for the banned user", timeout=INTERVAL + MARGIN)
     [removal] = removals_of(stack, in_call[1])
     latency = removal.arrived - banned
-    if LATENCY_LOG:
-        with open(LATENCY_LOG, "a") as log:
-            log.write(f"{latency:.3f}\n")
+    record_latency("ban", latency)
     assert latency <= INTERVAL + MARGIN
     assert removal.authorized and removal.room == in_call[1].alias and removal.status == 200
 
@@ -132,6 +136,7 @@ def test_user_who_leaves_the_room_is_removed_and_at_once_when_coming_back(stack)
     wait_until(lambda: len(removals_of(stack, leaving)) == 2, "RemoveParticipant after the second participant_joined",
                timeout=INTERVAL + MARGIN)
     assert removals_of(stack, leaving)[1].arrived - came_back <= INTERVAL + MARGIN
+    record_latency("rejoin", removals_of(stack, leaving)[1].arrived - came_back)
     wait_until(lambda: any("check=participant_joined" in line for line in removal_log_lines(stack, leaving)),
                "the removal found by the check at participant_joined", timeout=5)
     assert removals_of(stack, staying) == []
