@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import Synchronization
 import Testing
@@ -300,5 +301,25 @@ struct MembershipMonitorTests {
         world.clock.advance(seconds: 1)
         // Its record lapsed: taken over at once, with the lease 10 minutes from ending.
         #expect(other.sweepIfDue() == now + 3_000 + 2_000)
+    }
+
+    /// The monitor's own thread runs the check at `participant_joined`: the sweep was just done (by
+    /// "another process") and the clock stands still, so only that check can remove the user.
+    @Test func theThreadChecksJoinedParticipants() throws {
+        let world = World()
+        world.homeserver.members.withLock { $0["!room:example.org"] = .members([]) }
+        let now = world.clock.now().unixMilliseconds
+        #expect(try world.store.claimMembershipSweep(owner: "elsewhere", now: now, interval: 2_000, lease: 1, goneOwners: []) == .claimed)
+        try world.store.releaseMembershipSweep(owner: "elsewhere")
+        world.monitor.start()
+        defer { world.monitor.stop() }
+        world.track(Self.alice)
+        world.webhook("participant_joined", Self.alice)
+        let deadline = Deadline(after: .seconds(5))
+        while world.removals.isEmpty, !deadline.hasPassed {
+            var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+            nanosleep(&pause, nil)
+        }
+        #expect(world.removals == ["RemoveParticipant aliaslk-@alice:example.org"])
     }
 }

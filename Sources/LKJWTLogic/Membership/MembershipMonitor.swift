@@ -88,8 +88,13 @@ public final class MembershipMonitor: Sendable {
                     return true
                 }
                 guard tracked else { return }
-                state.withLock { $0.checks.append(JobKey(room: event.room, identity: event.participantIdentity)) }
-                wake.signal()
+                // Without the thread (CGI, or it could not start) the next sweep of another process checks it.
+                let queued = state.withLock { state -> Bool in
+                    guard state.running else { return false }
+                    state.checks.append(JobKey(room: event.room, identity: event.participantIdentity))
+                    return true
+                }
+                if queued { wake.signal() }
             case "participant_left", "participant_connection_aborted":
                 let now = now
                 try store.updateParticipant(JobKey(room: event.room, identity: event.participantIdentity)) { participant in
@@ -124,6 +129,7 @@ public final class MembershipMonitor: Sendable {
         state.withLock { $0.running = true }
         let thread = PosixThread.start { [self] in run() }
         if thread == nil {
+            state.withLock { $0.running = false }
             logger.error("Could not start the membership monitor thread; participants are checked only by other processes")
         } else {
             logger.info("Membership monitor started", metadata: ["interval": "\(interval / 1000)s"])
