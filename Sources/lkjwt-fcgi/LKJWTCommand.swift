@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import LKJWTLogic
+import LKJWTSystem
 import Logging
 
 struct LKJWTCommand: ParsableCommand {
@@ -44,7 +45,8 @@ struct LKJWTCommand: ParsableCommand {
 
         let parsed: (configuration: Configuration, notices: [ConfigurationNotice])
         do {
-            parsed = try Configuration.parse(environment: environment, readFile: ProcessEnvironment.readFile)
+            parsed = try Configuration.parse(
+                environment: environment, readFile: ProcessEnvironment.readFile, readRegistration: YAMLRegistrationReader.tokens(fromYAML:))
         } catch {
             ProcessEnvironment.printError(error.message)
             throw ExitCode(1)

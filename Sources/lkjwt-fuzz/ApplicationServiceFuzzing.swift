@@ -13,7 +13,7 @@ enum ApplicationServiceFuzzing {
 
     final class Delegation: DelayedLeaveDelegation {
         func clientServerAPIBaseURL(for serverName: String) -> String? { nil }
-        func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
+        func accept(_ handover: DelayedLeaveHandover) -> DelayedLeaveRefusal? {
             invariant(handover.actsAsOwner, "an application-service job that does not act as its owner")
             invariant(handover.serverName == "hs.example.com", "a job for \(handover.serverName.debugDescription)")
             invariant(handover.delayTimeout > 0, "a handover with delay \(handover.delayTimeout)")
@@ -32,8 +32,8 @@ enum ApplicationServiceFuzzing {
             let http = ScriptedHTTPClient { request in
                 if request.url.contains("/twirp/") { return OutboundResponse(status: 200) }
                 invariant(request.url.hasPrefix(base + "/_matrix/client/unstable/"), "a homeserver call to \(request.url.debugDescription)")
-                invariant(request.header("Authorization") == "Bearer as-token", "a homeserver call without the as_token")
-                return OutboundResponse(status: (100...599).contains(status) ? status : 200, body: answer)
+                invariant(request.headers["Authorization"] == "Bearer as-token", "a homeserver call without the as_token")
+                return OutboundResponse(status: HTTPStatus((100...599).contains(status) ? status : 200), body: answer)
             }
             let settings = ApplicationServiceSettings(asToken: "as-token", hsToken: "hs-token", serverName: "hs.example.com")
             let configuration = Configuration(

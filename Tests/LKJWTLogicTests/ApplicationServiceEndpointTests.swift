@@ -1,6 +1,7 @@
 import LKJWTTestSupport
 import Logging
 import Synchronization
+import LKJWTTestSupport
 import Testing
 
 @testable import LKJWTLogic
@@ -34,9 +35,9 @@ struct ApplicationServiceEndpointTests {
 
     final class RecordingDelegation: DelayedLeaveDelegation {
         let accepted = Mutex<[DelayedLeaveHandover]>([])
-        let answer = Mutex<MatrixError?>(nil)
+        let answer = Mutex<DelayedLeaveRefusal?>(nil)
         func clientServerAPIBaseURL(for serverName: String) -> String? { "unused" }
-        func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
+        func accept(_ handover: DelayedLeaveHandover) -> DelayedLeaveRefusal? {
             accepted.withLock { $0.append(handover) }
             return answer.withLock { $0 }
         }
@@ -55,7 +56,7 @@ struct ApplicationServiceEndpointTests {
                 if let failure = script.transportFailure.withLock({ $0 }), request.url.hasPrefix(ApplicationServiceEndpointTests.csBase) {
                     throw OutboundError(.transport, failure)
                 }
-                if request.url.contains("/twirp/") { return OutboundResponse(status: script.sfuStatus.withLock { $0 }) }
+                if request.url.contains("/twirp/") { return OutboundResponse(status: HTTPStatus(script.sfuStatus.withLock { $0 })) }
                 if request.url.contains("/is_joined?") {
                     let query = String(request.url.split(separator: "?").last ?? "")
                     return script.isJoined.withLock { $0[query] } ?? script.isJoinedDefault.withLock { $0 }
@@ -92,11 +93,11 @@ struct ApplicationServiceEndpointTests {
             _ method: String, _ path: String, _ body: String = "", authorization: String? = "Bearer \(ApplicationServiceEndpointTests.hsToken)",
             user: String? = "@alice:hs.example.com", origin: String? = nil, rawBody: Request.Body? = nil
         ) -> Response {
-            var headers: [String: String] = [:]
-            if let authorization { headers["authorization"] = authorization }
-            if let user { headers["x-matrix-user-identifier"] = user }
-            if let origin { headers["x-matrix-origin"] = origin }
-            return service.respond(to: Request(method: method, path: path, headers: headers, body: rawBody ?? .bytes(Array(body.utf8)), remoteAddress: "127.0.0.1"))
+            var headers = HTTPHeaders()
+            if let authorization { headers.append(name: "authorization", value: authorization) }
+            if let user { headers.append(name: "x-matrix-user-identifier", value: user) }
+            if let origin { headers.append(name: "x-matrix-origin", value: origin) }
+            return service.respond(to: Request(method: HTTPMethod(rawValue: method), path: path, headers: headers, body: rawBody ?? .bytes(Array(body.utf8)), remoteAddress: "127.0.0.1"))
         }
 
         func post(_ path: String, _ body: String, user: String? = "@alice:hs.example.com", origin: String? = nil) -> Response {
@@ -176,8 +177,8 @@ struct ApplicationServiceEndpointTests {
         let response = harness.send(method, "/_matrix/app/v1/ping", #"{"transaction_id":"t"}"#)
         #expect(response.status == 200)
         #expect(response.bodyText == "{}\n")
-        #expect(response.header("Content-Type") == "application/json")
-        #expect(response.header("Access-Control-Allow-Origin") == nil)
+        #expect(response.headers["Content-Type"] == "application/json")
+        #expect(response.headers["Access-Control-Allow-Origin"] == nil)
         #expect(Self.error(harness.send(method, "/_matrix/app/v1/ping", authorization: nil)) == "401 M_UNAUTHORIZED Missing homeserver access token")
         #expect(Self.error(harness.send(method, "/_matrix/app/v1/ping", authorization: "Bearer nope")) == "403 M_FORBIDDEN Unrecognised homeserver access token")
     }
@@ -191,7 +192,7 @@ struct ApplicationServiceEndpointTests {
         #expect(harness.send("PUT", path, rawBody: .tooLarge).status == 200)
         let wrongMethod = harness.send("POST", path, "{}")
         #expect(Self.error(wrongMethod) == "405 M_UNRECOGNIZED Method not allowed")
-        #expect(wrongMethod.header("Allow") == "PUT")
+        #expect(wrongMethod.headers["Allow"] == "PUT")
         #expect(Self.error(harness.send("PUT", path, "{}", authorization: nil)) == "401 M_UNAUTHORIZED Missing homeserver access token")
         #expect(harness.http.requests.isEmpty)
     }
@@ -206,7 +207,7 @@ struct ApplicationServiceEndpointTests {
         #expect(options.body.isEmpty)
         let wrong = harness.send("GET", path, authorization: nil)
         #expect(Self.error(wrong) == "405 M_UNRECOGNIZED Method not allowed")
-        #expect(wrong.header("Allow") == "POST, OPTIONS")
+        #expect(wrong.headers["Allow"] == "POST, OPTIONS")
         #expect(harness.send("HEAD", path, authorization: nil).body.isEmpty)
         #expect(harness.http.requests.isEmpty)
     }
@@ -215,13 +216,13 @@ struct ApplicationServiceEndpointTests {
         let harness = Harness()
         for path in [Self.clientGetToken, Self.delegation] {
             for response in [harness.send("OPTIONS", path), harness.send("GET", path), harness.post(path, "x")] {
-                #expect(response.header("Access-Control-Allow-Origin") == "*")
-                #expect(response.header("Content-Type") == "application/json")
+                #expect(response.headers["Access-Control-Allow-Origin"] == "*")
+                #expect(response.headers["Content-Type"] == "application/json")
             }
         }
         for response in [harness.send("OPTIONS", Self.federationGetToken), harness.send("GET", Self.federationGetToken), harness.post(Self.federationGetToken, "x")] {
-            #expect(response.header("Access-Control-Allow-Origin") == nil)
-            #expect(response.header("Content-Type") == "application/json")
+            #expect(response.headers["Access-Control-Allow-Origin"] == nil)
+            #expect(response.headers["Content-Type"] == "application/json")
         }
     }
 
@@ -346,7 +347,7 @@ struct ApplicationServiceEndpointTests {
         let harness = Harness()
         let response = harness.post(Self.clientGetToken, Self.clientBody(roomID: "!room:example.com", member: "member-1"), user: "@alice:example.com")
         #expect(response.status == 200)
-        #expect(response.header("Access-Control-Allow-Origin") == "*")
+        #expect(response.headers["Access-Control-Allow-Origin"] == "*")
         #expect(response.bodyText.hasSuffix("}\n"))
         let document = try JSONParser.parse(response.body)
         guard case .object(let members) = document else { Issue.record("not an object"); return }
@@ -533,7 +534,7 @@ struct ApplicationServiceEndpointTests {
         let harness = Harness()
         let response = harness.post(Self.federationGetToken, Self.federationBody(), user: nil, origin: "origin.example.org")
         #expect(response.status == 200)
-        #expect(response.header("Access-Control-Allow-Origin") == nil)
+        #expect(response.headers["Access-Control-Allow-Origin"] == nil)
         let claims = try Self.claims(response)
         #expect(claims["sub"] == .string("nZezWY5ko3yXH/sM+rZ/wPDG75K87YdTnqe9MnSGdww"))
         #expect(claims["video"]?["room"] == .string("hrQ0l3fv1RI0sCBUn3Nu59Bu/b3f7hWXbMLLfFMLNOY"))

@@ -1,6 +1,6 @@
 import Logging
-import LKJWTTestSupport
 import Synchronization
+import LKJWTTestSupport
 import Testing
 
 @testable import LKJWTLogic
@@ -23,12 +23,11 @@ struct ApplicationServiceJobTests {
 
         init(status: Int = 200, applicationService: Bool = true) {
             let http = ScriptedHTTPClient { request throws(OutboundError) in
-                request.url.contains("/twirp/") ? OutboundResponse(status: 200) : .json(status, "{}")
+                request.url.contains("/twirp/") ? OutboundResponse(status: 200) : .json(HTTPStatus(status), "{}")
             }
             self.http = http
             let resolver = ClientServerAPIResolver(
-                overrides: CSAPIURLOverrides(["hs.example.com": "http://cs.hs.test/", "other.example": "http://cs.other.test"]), http: http,
-                clock: FixedClock())
+                overrides: CSAPIURLOverrides(["hs.example.com": "http://cs.hs.test/", "other.example": "http://cs.other.test"]), http: http, clock: FixedClock())
             jobs = DelayedLeaveJobs(
                 dependencies: .init(
                     store: store, clientServerAPI: resolver,
@@ -134,7 +133,7 @@ struct ApplicationServiceJobTests {
         (403, .retry(after: nil, reason: "CS API returned unexpected status: 403")),
     ])
     func ownerCallsAreClassified(_ status: Int, _ expected: DelayedEventOutcome) {
-        let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(status, "{}") }
+        let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(HTTPStatus(status), "{}") }
         let client = ApplicationServiceClient(
             settings: Self.settings, http: http, clock: FixedClock(), clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http, clock: FixedClock()))
         #expect(client.perform(.restart, delayID: "d", userID: "@a:b", baseURL: "http://x") == expected)

@@ -651,6 +651,12 @@ struct ConfigurationTests {
         #expect(!description.contains("REDIS-PASSWORD"))
     }
 
+    /// LKJWTLogic has no YAML parser: without a registration reader a registration file cannot be used.
+    @Test func registrationFileNeedsAReader() {
+        #expect(parseError(merged(["LIVEKIT_AS_REGISTRATION_FILE": "/r.yaml", "LIVEKIT_HS_SERVER_NAME": "hs"]), files: ["/r.yaml": "as_token: a"])
+            == "Could not parse app service registration file: no registration file reader")
+    }
+
     @Test func descriptionOfDefaults() throws {
         let description = try parse(minimal).configuration.description
         #expect(description == """

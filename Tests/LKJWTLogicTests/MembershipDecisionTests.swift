@@ -95,7 +95,7 @@ struct MembershipDecisionTests {
 
     @Test(arguments: [(200, "[]"), (200, #"{"joined":[]}"#), (200, "not json"), (500, "{}"), (404, "{}"), (429, "{}")])
     func otherAnswersFailOpen(status: Int, body: String) {
-        guard case .failed = JoinedMembersAnswer(status: status, body: Array(body.utf8)) else {
+        guard case .failed = JoinedMembersAnswer(status: HTTPStatus(status), body: Array(body.utf8)) else {
             Issue.record("\(status) \(body) must count as a failure")
             return
         }

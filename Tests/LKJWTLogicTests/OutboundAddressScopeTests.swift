@@ -88,4 +88,19 @@ struct OutboundAddressScopeTests {
         #expect(http.requests.map(\.addressPolicy) == [.standard, nil, nil])
         #expect(http.requests[0].serverName == "evil.example")
     }
+
+    /// AS-MODE.md B2.8: `LIVEKIT_HS_SERVER_NAME` is the operator's destination, like a listed server.
+    @Test func applicationServiceHomeserverIsExempt() {
+        let configuration = Configuration(
+            liveKitURL: "wss://sfu", apiKey: "k", apiSecret: "s",
+            applicationService: ApplicationServiceSettings(asToken: "a", hsToken: "h", serverName: "hs.example"))
+        let rules = configuration.outboundAddressRules
+        #expect(rules.clientServerAPI(of: "hs.example") == nil)
+        #expect(rules.federation(of: "hs.example") == nil)
+        #expect(rules.clientServerAPI(of: "other.example") == .standard)
+        let listed = OutboundAddressRules(policy: .standard, accessPolicy: AccessPolicy.parse("listed.example"), homeserver: "hs.example")
+        #expect(listed.federation(of: "listed.example") == nil)
+        #expect(listed.federation(of: "hs.example") == nil)
+        #expect(listed.federation(of: "other.example") == .standard)
+    }
 }

@@ -159,7 +159,7 @@ final class RedisServer {
 struct RedisJobStoreTests {
     private static func openingError(_ url: String) -> String? {
         do {
-            _ = try RedisJobStore(url: url)
+            _ = try JobStoreLocation.redis(url: url).open()
             return nil
         } catch {
             return error.message
@@ -403,17 +403,45 @@ struct RedisJobStoreTests {
         #expect(try store.newestHeartbeat() == 42)
     }
 
+    /// hiredis's kind of failure and Redis's error replies stay apart from the text.
+    @Test func errorsKeepTheirKind() throws {
+        let refusing = try RedisURL(parsing: "redis://127.0.0.1:1")
+        do {
+            _ = try RedisJobStore(url: refusing)
+            Issue.record("connected to port 1")
+        } catch {
+            #expect(error.cause == .library("hiredis", code: 1), "REDIS_ERR_IO")
+        }
+        let server = try RedisServer(password: "right")
+        defer { server.stop() }
+        let wrongPassword = try RedisURL(parsing: "redis://:wrong@127.0.0.1:\(server.port)")
+        do {
+            _ = try RedisJobStore(url: wrongPassword)
+            Issue.record("authenticated with a wrong password")
+        } catch {
+            #expect(error.cause == .errorReply)
+        }
+    }
+
     @Test func recoveryLockExpiresWhenItsHolderDied() throws {
         let server = try RedisServer()
         defer { server.stop() }
         let store = try RedisJobStore(url: server.url)
-        _ = try server.cli(["SET", "lk-jwt:recovery-lock", "dead-holder", "PX", "300"])
+        // Taken before the SET: the lock lapses 300 ms after it, however long redis-cli takes to return.
         let start = ContinuousClock.now
+        _ = try server.cli(["SET", "lk-jwt:recovery-lock", "dead-holder", "PX", "300"])
         let holder = try store.withRecoveryLock { () throws(JobStoreError) in
             try? server.cli(["GET", "lk-jwt:recovery-lock"])
         }
         #expect(holder != nil && holder != "dead-holder")
         #expect(ContinuousClock.now - start >= .milliseconds(250))
         #expect(try server.cli(["EXISTS", "lk-jwt:recovery-lock"]) == "0")
+    }
+}
+
+extension RedisJobStore {
+    /// The store at a URL in the text form the tests write.
+    convenience init(url text: String) throws {
+        try self.init(url: RedisURL(parsing: text))
     }
 }

@@ -6,6 +6,22 @@ public struct ApplicationServiceRegistration: Sendable, Equatable {
         public let description: String
     }
 
+    /// The two tokens the service takes from a registration file (AS-MODE-NOTES §1.2 step 2); the
+    /// homeserver reads everything else.
+    public struct Tokens: Sendable, Equatable {
+        public var asToken: String
+        public var hsToken: String
+
+        public init(asToken: String, hsToken: String) {
+            self.asToken = asToken
+            self.hsToken = hsToken
+        }
+    }
+
+    /// Turns a registration file's text into its tokens, or the start-up error (§2.3 row 13). The
+    /// YAML parser is a C library, so it lives with the system code (`YAMLRegistrationReader`).
+    public typealias Reader = @Sendable (String) throws(ConfigurationError) -> Tokens
+
     public static let defaultID = "lkjwt-fcgi"
     public static let senderLocalpart = "_lkjwt_fcgi"
     public static let proxyPrefix = "rtc/livekit"
@@ -82,13 +98,12 @@ public struct ApplicationServiceRegistration: Sendable, Equatable {
         text.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7f || $0.properties.isWhitespace }
     }
 
-    /// Python's `re.escape` for the characters a server name can hold: everything but letters,
-    /// digits and `_` is escaped.
+    /// Escapes the regular-expression metacharacters (`\ . ^ $ * + ? ( ) [ ] { } |`) and nothing else, so the
+    /// pattern means the same to Python's `re` and to stricter engines that refuse needless escapes.
     static func regexEscaped(_ text: String) -> String {
         var output = ""
         for scalar in text.unicodeScalars {
-            let plain = (scalar.value < 0x80 && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar))) || scalar == "_" || scalar.value >= 0x80
-            if !plain { output += "\\" }
+            if "\\.^$*+?()[]{}|".unicodeScalars.contains(scalar) { output += "\\" }
             output.unicodeScalars.append(scalar)
         }
         return output

@@ -21,8 +21,11 @@ extension Configuration {
     ///
     /// `readFile` returns a file's whole content or throws an error whose description is the OS error
     /// text. `logLevel` is set, but its notice comes from `logLevel(from:)`, which runs first (§1.4).
+    ///
+    /// `readRegistration` parses the text of `LIVEKIT_AS_REGISTRATION_FILE`; without one, such a file
+    /// is a start-up error.
     public static func parse(
-        environment: [String: String], readFile: (String) throws -> String
+        environment: [String: String], readFile: (String) throws -> String, readRegistration: ApplicationServiceRegistration.Reader? = nil
     ) throws(ConfigurationError) -> (configuration: Configuration, notices: [ConfigurationNotice]) {
         var notices: [ConfigurationNotice] = []
         // Go's os.Getenv cannot tell unset from empty, so upstream treats both as unset.
@@ -66,7 +69,7 @@ extension Configuration {
         let addressPolicy = try addressPolicy(environment, notices: &notices)
 
         // Step 13 (AS-MODE.md B1), after the CS-API overrides.
-        let applicationService = try applicationService(value, readFile: readFile, notices: &notices)
+        let applicationService = try applicationService(value, readFile: readFile, readRegistration: readRegistration, notices: &notices)
 
         // Row 14.
         var membershipCheckIntervalSeconds = defaultMembershipCheckIntervalSeconds
@@ -204,7 +207,8 @@ extension Configuration {
     /// tokens; the server name always comes from `LIVEKIT_HS_SERVER_NAME` (verbatim). All three set:
     /// application-service mode; none: off; anything between is a start-up error.
     private static func applicationService(
-        _ value: (String) -> String?, readFile: (String) throws -> String, notices: inout [ConfigurationNotice]
+        _ value: (String) -> String?, readFile: (String) throws -> String, readRegistration: ApplicationServiceRegistration.Reader?,
+        notices: inout [ConfigurationNotice]
     ) throws(ConfigurationError) -> ApplicationServiceSettings? {
         let serverName = value("LIVEKIT_HS_SERVER_NAME") ?? ""
         let tokens: ApplicationServiceRegistration.Tokens
@@ -212,7 +216,8 @@ extension Configuration {
         if let path = value("LIVEKIT_AS_REGISTRATION_FILE") {
             let text: String
             do { text = try readFile(path) } catch { throw .unreadableFile(error) }
-            tokens = try ApplicationServiceRegistration.tokens(fromYAML: text)
+            guard let readRegistration else { throw .registrationUnparsable("no registration file reader") }
+            tokens = try readRegistration(text)
             source = .registrationFile(path: path)
             notices.append(ConfigurationNotice(
                 level: .info, message: "Using application service configuration from LIVEKIT_AS_REGISTRATION_FILE", metadata: ["path": path]))

@@ -27,7 +27,7 @@ public enum ApplicationServiceRoute: Sendable, Equatable, CaseIterable {
     }
 
     /// Client endpoints answer browsers too (contract §3.2); the others only homeservers.
-    var headers: [(name: String, value: String)] {
+    var headers: HTTPHeaders {
         switch self {
         case .clientGetToken, .clientDelegateDelayedLeave: CORS.headers
         case .federationGetToken, .ping, .transaction: [("Content-Type", "application/json")]

@@ -21,33 +21,33 @@ extension AuthorizationService {
             break
         case .transaction:
             guard request.method == "PUT" else {
-                return AuthorizationService.errorResponse(MatrixError.methodNotAllowed, headers: headers + [("Allow", "PUT")], method: request.method)
+                return AuthorizationService.errorResponse(MatrixError.methodNotAllowed, headers: headers + [("Allow", "PUT")])
             }
         case .clientGetToken, .clientDelegateDelayedLeave, .federationGetToken:
             switch request.method {
-            case "OPTIONS":
+            case .options:
                 return Response(status: 200, headers: headers)
-            case "POST":
+            case .post:
                 break
             default:
-                return AuthorizationService.errorResponse(MatrixError.methodNotAllowed, headers: headers + [("Allow", "POST, OPTIONS")], method: request.method)
+                return AuthorizationService.errorResponse(MatrixError.methodNotAllowed, headers: headers + [("Allow", "POST, OPTIONS")])
             }
         }
         // Then the homeserver's token, before the body is looked at.
         if let failure = homeserverAuthenticationFailure(request) {
             logger.warning("Rejected homeserver request", metadata: ["RemoteAddr": "\(request.remoteAddress)", "err": "\(failure.message)"])
-            return AuthorizationService.errorResponse(failure, headers: headers, method: request.method)
+            return AuthorizationService.errorResponse(failure, headers: headers)
         }
         let body: [UInt8]
         switch request.body {
         case .timedOut:
             logger.warning("Request body timed out", metadata: ["RemoteAddr": "\(request.remoteAddress)", "timeout": "\(Request.bodyTimeout)"])
-            return AuthorizationService.errorResponse(MatrixError.bodyTimedOut, headers: headers, method: request.method)
+            return AuthorizationService.errorResponse(MatrixError.bodyTimedOut, headers: headers)
         case .tooLarge:
             // Pings and transactions carry nothing we read; a large transaction is still delivered.
             if route == .ping || route == .transaction { return Response(status: 200, headers: headers, body: Array("{}\n".utf8)) }
             logger.error("Error reading request", metadata: ["RemoteAddr": "\(request.remoteAddress)", "err": "body larger than \(Request.maximumBodySize) bytes"])
-            return AuthorizationService.errorResponse(MatrixError.tooLarge, headers: headers, method: request.method)
+            return AuthorizationService.errorResponse(MatrixError.tooLarge, headers: headers)
         case .bytes(let bytes):
             body = bytes
         }
@@ -65,13 +65,13 @@ extension AuthorizationService {
             }
         } catch {
             logger.error("Error reading request", metadata: ["RemoteAddr": "\(request.remoteAddress)", "err": .untrusted("\(error)")])
-            return AuthorizationService.errorResponse(MatrixError.notJSON, headers: headers, method: request.method)
+            return AuthorizationService.errorResponse(MatrixError.notJSON, headers: headers)
         }
         switch outcome {
         case .success(let json):
             return Response(status: 200, headers: headers, body: Array((json.serialized() + "\n").utf8))
         case .failure(let error):
-            return AuthorizationService.errorResponse(error, headers: headers, method: request.method)
+            return AuthorizationService.errorResponse(error, headers: headers)
         }
     }
 
@@ -79,7 +79,7 @@ extension AuthorizationService {
     /// without regard to case (RFC 9110); anything else, or an empty token, counts as missing.
     func homeserverAuthenticationFailure(_ request: Request) -> MatrixError? {
         guard let settings = configuration.applicationService else { return .unrecognisedHomeserverToken }
-        guard let authorization = request.header("authorization"), authorization.utf8.count > 7,
+        guard let authorization = request.headers["authorization"], authorization.utf8.count > 7,
             authorization.utf8.prefix(7).map({ $0 | 0x20 }) == Array("bearer ".utf8)
         else { return .missingHomeserverToken }
         let token = Array(authorization.utf8.dropFirst(7))
@@ -88,7 +88,7 @@ extension AuthorizationService {
 
     /// What the homeserver says in an identity header; absent or not ASCII reads as empty.
     static func homeserverHeader(_ request: Request, _ name: String) -> String {
-        guard let value = request.header(name), value.utf8.allSatisfy({ $0 < 0x80 }) else { return "" }
+        guard let value = request.headers[name], value.utf8.allSatisfy({ $0 < 0x80 }) else { return "" }
         return value
     }
 
@@ -251,7 +251,7 @@ extension AuthorizationService {
             quota: .standard(serverAdmittedByWildcard: false), delayID: body.delayID, delayTimeout: delay,
             roomAlias: HashedName.roomAlias(roomID: body.roomID, slotID: body.slotID),
             identity: HashedName.applicationServiceIdentity(userID: userID, memberID: body.memberID))
-        if let failure = delegation.accept(handover) { return .failure(failure) }
+        if let refusal = delegation.accept(handover) { return .failure(MatrixError(refusal)) }
         return .success(.object([]))
     }
 
@@ -294,7 +294,7 @@ extension AuthorizationService {
             logger.error("Unable to create LiveKit token", metadata: ["lkId": .untrusted(participant.identity), "err": .untrusted("\(error)")])
             return .failure(.internalServerError)
         }
-        if let failure = createRoom(participant.liveKitRoom, identity: participant.identity, userID: participant.userID) {
+        if let failure = createRoom(participant.liveKitRoom, identity: participant.identity, userID: participant.userID, access: "applicationService") {
             return .failure(failure)
         }
         var metadata = participant.logMetadata

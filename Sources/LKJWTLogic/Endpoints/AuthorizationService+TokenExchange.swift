@@ -104,7 +104,7 @@ extension AuthorizationService {
         metadata["lkId"] = .untrusted(identity)
         metadata["room"] = .untrusted(grant.roomAlias)
         metadata["RemoteAddr"] = "\(request.remoteAddress)"
-        metadata["Origin"] = .untrusted(request.header("origin") ?? "")
+        metadata["Origin"] = .untrusted(request.headers["origin"] ?? "")
         logger.info("Issued LiveKit token", metadata: metadata)
         return .success(.object([JSONMember("url", .string(configuration.liveKitURL)), JSONMember("jwt", .string(jwt))]))
     }
@@ -135,7 +135,8 @@ extension AuthorizationService {
         }
     }
 
-    func createRoom(_ alias: String, identity: String, userID: String) -> MatrixError? {
+    /// `access` names who may create rooms, for the log: `full`, or `applicationService` (AS endpoints).
+    func createRoom(_ alias: String, identity: String, userID: String, access: String = "full") -> MatrixError? {
         let callStart = clock.now().unixSeconds
         do {
             let room = try roomService.createRoom(alias: alias)
@@ -148,7 +149,7 @@ extension AuthorizationService {
             return nil
         } catch {
             logger.error("Unable to create room on SFU", metadata: [
-                "room": .untrusted(alias), "lkId": .untrusted(identity), "matrixUser": .untrusted(userID), "access": "full", "err": .untrusted(error.message),
+                "room": .untrusted(alias), "lkId": .untrusted(identity), "matrixUser": .untrusted(userID), "access": "\(access)", "err": .untrusted(error.message),
             ])
             return .roomCreationFailed
         }
@@ -165,6 +166,6 @@ extension AuthorizationService {
 
     private func store(_ handover: DelayedLeaveHandover) -> MatrixError? {
         guard let delegation else { return .delegationUnavailable }
-        return delegation.accept(handover)
+        return delegation.accept(handover).map(MatrixError.init)
     }
 }

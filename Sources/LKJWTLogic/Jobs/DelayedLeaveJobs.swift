@@ -73,7 +73,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         }
     }
 
-    public func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
+    public func accept(_ handover: DelayedLeaveHandover) -> DelayedLeaveRefusal? {
         if shuttingDown.withLock({ $0 }) { return .shuttingDown }
         let now = nowMilliseconds
         let jobID = JobID.make(microseconds: now.saturatingMultiplied(by: 1000), random: dependencies.random)
@@ -87,7 +87,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
             creation = try dependencies.store.create(job, quota: handover.quota)
         } catch {
             logger.error("Could not store delayed leave job", metadata: ["room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "err": .untrusted("\(error)")])
-            return .internalServerError
+            return .notStored
         }
         switch creation {
         case .created:
@@ -209,16 +209,21 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
 
     /// Releases claims on work this process will not perform (shutdown), so others take it at once.
     func release(_ work: JobMachine.Work) {
-        _ = try? dependencies.store.update(work.key) { job in
-            guard job?.jobID == work.jobID else { return }
-            for path in [\DelayedLeaveJob.lookup, \DelayedLeaveJob.restart, \DelayedLeaveJob.send] where job?[keyPath: path]?.claim == work.claim {
-                job?[keyPath: path]?.claim = nil
+        do {
+            try dependencies.store.update(work.key) { job in
+                guard job?.jobID == work.jobID else { return }
+                for path in [\DelayedLeaveJob.lookup, \DelayedLeaveJob.restart, \DelayedLeaveJob.send] where job?[keyPath: path]?.claim == work.claim {
+                    job?[keyPath: path]?.claim = nil
+                }
             }
+        } catch {
+            // The claim then lapses with its lease, or with this process's liveness record.
+            logger.warning("Could not hand a claim back to the store", metadata: ["room": .untrusted(work.key.room), "lkId": .untrusted(work.key.identity), "err": .untrusted("\(error)")])
         }
     }
 
     /// Present if the member is there under any of its identities; absent only if absent under all.
-    private func presence(of work: JobMachine.Work) -> RoomServiceClient.ParticipantPresence {
+    private func presence(of work: JobMachine.Work) -> ParticipantPresence {
         var unknown: String?
         for identity in work.identities {
             switch dependencies.roomService.participantPresence(room: work.key.room, identity: identity) {

@@ -2,12 +2,12 @@
 /// no I/O, no clock. Stores call these inside their atomic update; the scheduler does the I/O.
 public enum JobMachine {
     public struct Settings: Sendable {
-        /// Phase-2 sanity check period; 0 disables it.
-        public var sanityInterval: Int64
+        /// Phase-2 sanity check period; zero disables it.
+        public var sanityInterval: Duration
         /// How long a claim protects an attempt (longer than any single attempt).
-        public var lease: Int64 = 30_000
+        public var lease: Duration
 
-        public init(sanityInterval: Int64 = 0, lease: Int64 = 30_000) {
+        public init(sanityInterval: Duration = .zero, lease: Duration = .seconds(30)) {
             self.sanityInterval = sanityInterval
             self.lease = lease
         }
@@ -50,7 +50,7 @@ public enum JobMachine {
     }
 
     public enum Outcome: Sendable, Equatable {
-        case presence(RoomServiceClient.ParticipantPresence)
+        case presence(ParticipantPresence)
         case delayedEvent(DelayedEventOutcome)
         case clientServerAPIUnresolvable(String)
     }
@@ -70,10 +70,10 @@ public enum JobMachine {
 
     // MARK: Creation
 
-    /// A new job in W (§8.8), or the 400 of §8.8 when the delay timeout is out of range.
-    public static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, MatrixError> {
+    /// A new job in W (§8.8), or the refusal of §8.8 when the delay timeout is out of range.
+    public static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, DelayedLeaveRefusal> {
         guard handover.delayTimeout > 0, handover.delayTimeout <= maximumDelayTimeout else {
-            return .failure(.badJSON("invalid delay timeout for delayed event job: \(handover.delayTimeout)ms"))
+            return .failure(.invalidDelayTimeout(handover.delayTimeout))
         }
         var job = DelayedLeaveJob(
             key: JobKey(room: handover.roomAlias, identity: handover.identity),
@@ -168,7 +168,7 @@ public enum JobMachine {
         }
         guard var current = job else { return ([], notes) }
         var work: [Work] = []
-        let claim = Claim(owner: owner, expires: now.saturatingAdding(settings.lease))
+        let claim = Claim(owner: owner, expires: now.saturatingAdding(settings.lease.milliseconds))
         let snapshot = current
         func claimIfDue(_ activity: inout Activity?, _ kind: WorkKind) {
             guard var value = activity, isClaimable(value, now: now) else { return }
@@ -255,9 +255,9 @@ public enum JobMachine {
         switch (current.lookupPhase, presence) {
         case (.initial, .present):
             current.lookup = nil
-            if settings.sanityInterval > 0 {
+            if settings.sanityInterval > .zero {
                 current.lookupPhase = .sanity
-                current.lookup = Activity(due: now.saturatingAdding(settings.sanityInterval), sequenceStart: now, maxElapsed: .max)
+                current.lookup = Activity(due: now.saturatingAdding(settings.sanityInterval.milliseconds), sequenceStart: now, maxElapsed: .max)
             }
             job = current
             if let transition = apply(.participantLookupSuccessful, to: &job, now: now) { notes.append(.transition(transition)) }
@@ -275,7 +275,7 @@ public enum JobMachine {
             if let transition = apply(.sfuParticipantGone, to: &job, now: now) { notes.append(.transition(transition)) }
         case (.sanity, let other):
             if case .unknown(let reason) = other { notes.append(.sanityCheckUnknown(reason)) }
-            lookup.due = now.saturatingAdding(settings.sanityInterval)
+            lookup.due = now.saturatingAdding(settings.sanityInterval.milliseconds)
             current.lookup = lookup
             job = current
         }

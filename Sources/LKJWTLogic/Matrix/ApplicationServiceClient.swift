@@ -114,9 +114,9 @@ public struct ApplicationServiceClient: Sendable {
 
     /// `POST …/unstable/io.element.msc4512/appservice/fed_proxy`: the homeserver signs and sends
     /// `method path body` to `destination` over federation and wraps the answer (MSC4512).
-    public func federationProxy(destination: String, method: String, path: String, body: JSONValue, baseURL: String) -> Result<FederationAnswer, Failure> {
+    public func federationProxy(destination: String, method: HTTPMethod, path: String, body: JSONValue, baseURL: String) -> Result<FederationAnswer, Failure> {
         let request = JSONValue.object([
-            JSONMember("destination", .string(destination)), JSONMember("method", .string(method)),
+            JSONMember("destination", .string(destination)), JSONMember("method", .string(method.rawValue)),
             JSONMember("path", .string(path)), JSONMember("body", body),
         ])
         let url = Self.join(baseURL, "/_matrix/client/unstable/io.element.msc4512/appservice/fed_proxy")
@@ -154,10 +154,10 @@ public struct ApplicationServiceClient: Sendable {
 
     /// Internal, not private: further calls (the membership monitor's `joined_members`) live in extensions.
     func send(
-        _ method: String, _ url: String, body: [UInt8] = [], timeout: Duration, maximumResponseSize: Int = maximumAnswerSize
+        _ method: HTTPMethod, _ url: String, body: [UInt8] = [], timeout: Duration, maximumResponseSize: Int = maximumAnswerSize
     ) -> Result<OutboundResponse, Failure> {
-        var headers: [(name: String, value: String)] = [("Authorization", "Bearer \(asToken)"), ("Accept", "application/json")]
-        if method == "POST" { headers.append(("Content-Type", "application/json")) }
+        var headers: HTTPHeaders = [("Authorization", "Bearer \(asToken)"), ("Accept", "application/json")]
+        if method == .post { headers.append(name: "Content-Type", value: "application/json") }
         let request = OutboundRequest(
             method: method, url: url, headers: headers, body: body, timeout: timeout, maximumRedirects: 0,
             maximumResponseSize: maximumResponseSize, addressPolicy: nil, serverName: serverName)

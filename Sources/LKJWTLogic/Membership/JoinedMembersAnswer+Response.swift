@@ -2,8 +2,8 @@
 /// The body is the homeserver's, but of a room anyone may fill: read strictly.
 extension JoinedMembersAnswer {
     /// 200 with `{"joined": {<user ID>: {…}, …}}` → the members; 403 → forbidden; anything else failed.
-    public init(status: Int, body: [UInt8]) {
-        switch status {
+    public init(status: HTTPStatus, body: [UInt8]) {
+        switch status.code {
         case 200:
             guard case .object(let members)? = (try? JSONParser.parse(body))?["joined"] else {
                 self = .failed("joined_members answered 200 without a `joined` object")
@@ -13,7 +13,7 @@ extension JoinedMembersAnswer {
         case 403:
             self = .forbidden
         default:
-            self = .failed("joined_members answered HTTP \(status)")
+            self = .failed("joined_members answered HTTP \(status.code)")
         }
     }
 }

@@ -155,7 +155,7 @@ public final class MembershipMonitor: Sendable {
             if !checks.isEmpty { checkJoined(checks) }
             let retryAt = sweepIfDue()
             let wait = min(max(retryAt.saturatingSubtracting(now), 10), Self.longestWait)
-            _ = wake.wait(milliseconds: wait)
+            _ = wake.wait(timeout: .milliseconds(wait))
         }
     }
 

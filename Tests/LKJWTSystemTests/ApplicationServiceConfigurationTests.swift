@@ -1,7 +1,7 @@
+import LKJWTLogic
+import LKJWTSystem
 import LKJWTTestSupport
 import Testing
-
-@testable import LKJWTLogic
 
 /// AS-MODE.md B1: the application-service variables, the registration file, the metadata switch,
 /// and the registration `lkjwt-fcgi registration` prints.
@@ -17,10 +17,13 @@ struct ApplicationServiceConfigurationTests {
     static func parse(
         _ extra: [String: String], files: [String: String] = [:]
     ) throws(ConfigurationError) -> (configuration: Configuration, notices: [ConfigurationNotice]) {
-        try Configuration.parse(environment: base.merging(extra) { $1 }) { path in
-            guard let content = files[path] else { throw FakeOSError(description: "open \(path): no such file or directory") }
-            return content
-        }
+        try Configuration.parse(
+            environment: base.merging(extra) { $1 },
+            readFile: { path in
+                guard let content = files[path] else { throw FakeOSError(description: "open \(path): no such file or directory") }
+                return content
+            },
+            readRegistration: YAMLRegistrationReader.tokens(fromYAML:))
     }
 
     static func parseError(_ extra: [String: String], files: [String: String] = [:]) -> String? {
@@ -167,9 +170,9 @@ struct ApplicationServiceConfigurationTests {
 
     @Test func printedRegistrationLoadsBackAndHasTheKeysSynapseReads() throws {
         let registration = try ApplicationServiceRegistration(
-            serverName: "matrix.example.com:8448", proxyURL: "http://127.0.0.1:8080/livekit/jwt", random: GeneratorRandomSource())
+            serverName: "matrix.example.com:8448", proxyURL: "http://127.0.0.1:8080/livekit/jwt", random: SystemRandomSource())
         let yaml = registration.yaml
-        let tokens = try ApplicationServiceRegistration.tokens(fromYAML: yaml)
+        let tokens = try YAMLRegistrationReader.tokens(fromYAML: yaml)
         #expect(tokens.asToken == registration.asToken)
         #expect(tokens.hsToken == registration.hsToken)
         #expect(tokens.asToken != tokens.hsToken)
@@ -181,7 +184,7 @@ struct ApplicationServiceConfigurationTests {
         #expect(yaml.contains("\nurl: null\n"))
         #expect(yaml.contains("\nrate_limited: false\n"))
         #expect(yaml.contains("\nsender_localpart: \"_lkjwt_fcgi\"\n"))
-        #expect(yaml.contains("      regex: \"^@.*:matrix\\\\.example\\\\.com\\\\:8448$\"\n"))
+        #expect(yaml.contains("      regex: \"^@.*:matrix\\\\.example\\\\.com:8448$\"\n"))
         #expect(yaml.contains("\nio.element.msc4502.scopes:\n  - \"urn:matrix:client:io.element.msc4502:rooms:is_joined\"\n"))
         #expect(yaml.contains("\nio.element.msc4512.proxy_prefix: \"rtc/livekit\"\n"))
         #expect(yaml.contains("\nio.element.msc4512.proxy_url: \"http://127.0.0.1:8080/livekit/jwt\"\n"))
@@ -192,7 +195,7 @@ struct ApplicationServiceConfigurationTests {
 
     @Test func usersRegexEscapesEveryMetacharacter() throws {
         let registration = try ApplicationServiceRegistration(serverName: "[::1]:8448", proxyURL: "https://hs", random: FixedRandomSource(byte: 1))
-        #expect(registration.usersRegex == #"^@.*:\[\:\:1\]\:8448$"#)
+        #expect(registration.usersRegex == #"^@.*:\[::1\]:8448$"#)
         #expect(registration.id == "lkjwt-fcgi")
     }
 

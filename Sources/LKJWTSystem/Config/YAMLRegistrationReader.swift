@@ -1,17 +1,13 @@
 import CYAML
+import LKJWTLogic
 
-extension ApplicationServiceRegistration {
-    /// The two tokens the service takes from a registration file (AS-MODE-NOTES §1.2 step 2); the
-    /// homeserver reads everything else.
-    public struct Tokens: Sendable, Equatable {
-        public var asToken: String
-        public var hsToken: String
-    }
-
+/// Reads the tokens of an application-service registration file with libyaml (AS-MODE-NOTES §1.2
+/// step 2); `Configuration.parse` takes `tokens(fromYAML:)` as its registration reader.
+public enum YAMLRegistrationReader {
     /// Reads `as_token` and `hs_token` from the YAML text of a registration file with libyaml.
     /// Each must be a string: a quoted scalar, or a plain one that YAML would not read as null, a
     /// boolean or a number. The error is the start-up text (§1.2 step 2).
-    public static func tokens(fromYAML text: String) throws(ConfigurationError) -> Tokens {
+    public static func tokens(fromYAML text: String) throws(ConfigurationError) -> ApplicationServiceRegistration.Tokens {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { throw .registrationUnparsable("out of memory") }
         defer { yaml_parser_delete(&parser) }
@@ -47,7 +43,7 @@ extension ApplicationServiceRegistration {
             guard node.pointee.type == YAML_SCALAR_NODE, isString(node) else { throw .registrationInvalidProperty(property) }
             return scalarText(node)
         }
-        return Tokens(asToken: try string("as_token"), hsToken: try string("hs_token"))
+        return ApplicationServiceRegistration.Tokens(asToken: try string("as_token"), hsToken: try string("hs_token"))
     }
 
     private static func scalarText(_ node: UnsafeMutablePointer<yaml_node_t>) -> String {
