@@ -56,7 +56,7 @@ enum ApplicationServiceFuzzing {
             let response = service.respond(to: request)
             invariant([200, 400, 401, 403, 413, 429, 500, 502, 503].contains(response.status), "status \(response.status)")
             let body = try? JSONParser.parse(response.body)
-            invariant(body != nil, "an answer that is not JSON: \(response.bodyText.debugDescription)")
+            invariant(body != nil, "an answer that is not JSON: \(String(decoding: response.body, as: UTF8.self).debugDescription)")
             if response.status != 200 {
                 invariant(body?["errcode"]?.stringValue != nil, "an error without errcode (status \(response.status))")
             } else if path.hasSuffix("get_token") {

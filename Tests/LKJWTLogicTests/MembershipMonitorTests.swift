@@ -1,4 +1,3 @@
-import Glibc
 import Logging
 import Synchronization
 import Testing
@@ -317,8 +316,7 @@ struct MembershipMonitorTests {
         world.webhook("participant_joined", Self.alice)
         let deadline = Deadline(after: .seconds(5))
         while world.removals.isEmpty, !deadline.hasPassed {
-            var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
-            nanosleep(&pause, nil)
+            SystemCall.sleep(for: .milliseconds(10))
         }
         #expect(world.removals == ["RemoveParticipant aliaslk-@alice:example.org"])
     }
