@@ -54,8 +54,6 @@ let package = Package(
             name: "LKJWTLogic",
             dependencies: [
                 "CCrypto",
-                // Only until as-core moves its registration-file reader out of LKJWTLogic (merge of main on branch monitor).
-                "CYAML",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
