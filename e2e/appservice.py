@@ -81,13 +81,14 @@ class AppServiceStack:
 
 
 def start_stack(directory: Path, *, name: str = "as", tls: tuple[Path, Path] | None = None,
-                log_level: str = "debug", synapse_log_level: str = "INFO", **service_overrides) -> AppServiceStack:
+                log_level: str = "debug", synapse_log_level: str = "INFO", sfu_class: type = ParticipantSFU,
+                **service_overrides) -> AppServiceStack:
     """Everything of one homeserver and its service, started; stop with `.stop()`."""
     directory = directory / name
     directory.mkdir()
     running = []
     try:
-        sfu = ParticipantSFU(lkjwt.API_KEY, lkjwt.API_SECRET).start()
+        sfu = sfu_class(lkjwt.API_KEY, lkjwt.API_SECRET).start()
         running.append(sfu)
         homeserver = Synapse(directory, tls=tls, name=f"synapse-{name}", log_level=synapse_log_level,
                              transports=[{"type": "livekit", "url": sfu.url}])

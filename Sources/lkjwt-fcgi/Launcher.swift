@@ -38,10 +38,12 @@ struct Launcher {
                 applicationService: applicationService, clock: clock, random: random),
             settings: JobMachine.Settings(sanityInterval: .seconds(configuration.sanityCheckIntervalSeconds)),
             logger: logger)
+        let membership = membershipMonitor(store: store, http: http, clock: clock, homeserver: applicationService, owner: jobs.owner)
         let service = AuthorizationService(
             configuration: configuration, dependencies: .init(
                 http: http, clock: clock, srv: SystemSRVResolver(), random: random, delegation: jobs, addressRules: addressRules,
-                admission: DestinationAdmission(limits: .init(threads: threads), clock: SystemMonotonicClock()), applicationService: applicationService),
+                admission: DestinationAdmission(limits: .init(threads: threads), clock: SystemMonotonicClock()),
+                applicationService: applicationService, membership: membership),
             logger: logger)
         let scheduler = JobScheduler(jobs: jobs, logger: logger)
 
@@ -51,8 +53,10 @@ struct Launcher {
         if jobsOnly {
             logStart(listen: "jobs", store: store)
             startScheduler(scheduler)
+            membership?.start()
             let received = ProcessSignals.waitForStop()
             logger.info("Shutting down", metadata: ["signal": "\(received)"])
+            membership?.stop()
             scheduler.stop()
             return
         }
@@ -69,7 +73,9 @@ struct Launcher {
         case .inheritedSocket(let fileDescriptor, let origin):
             logStart(listen: origin, store: store)
             startScheduler(scheduler)
+            membership?.start()
             FastCGIServer(listenFD: fileDescriptor, threadCount: threads, service: service, logger: logger, onShutdown: jobs.beginShutdown).serve()
+            membership?.stop()
             scheduler.stop()
         case .ownSocket:
             let listenFD: Int32
@@ -87,10 +93,27 @@ struct Launcher {
                 logger.warning("LIVEKIT_JWT_SOCKET_GROUP applies to a unix socket only; ignored for a TCP listen address")
             }
             startScheduler(scheduler)
+            membership?.start()
             FastCGIServer(listenFD: listenFD, threadCount: threads, service: service, logger: logger, onShutdown: jobs.beginShutdown).serve()
+            membership?.stop()
             scheduler.stop()
             if case .unix(let path) = configuration.listenAddress { unlink(path) }
         }
+    }
+
+    /// AS-MODE.md B4: only in application-service mode and with an interval. Its thread runs only in
+    /// long-lived processes; a CGI invocation still tracks tokens and applies webhooks.
+    private func membershipMonitor(
+        store: any JobStore, http: any HTTPClient, clock: any WallClock, homeserver: ApplicationServiceClient?, owner: String
+    ) -> MembershipMonitor? {
+        guard let homeserver, configuration.membershipCheckIntervalSeconds > 0 else { return nil }
+        return MembershipMonitor(
+            dependencies: .init(
+                store: store,
+                roomService: RoomServiceClient(
+                    liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, http: http, clock: clock),
+                homeserver: homeserver, clock: clock),
+            intervalSeconds: configuration.membershipCheckIntervalSeconds, owner: owner, logger: logger)
     }
 
     /// Recovery before the first claim, so a cold start never races its own scheduler (§1.4 step 5).
@@ -111,6 +134,7 @@ struct Launcher {
             "SkipVerifyTLS": "\(configuration.tls.skipVerification)",
             "SanityCheckInterval": "\(configuration.sanityCheckIntervalSeconds == 0 ? "disabled" : "\(configuration.sanityCheckIntervalSeconds)s")",
             "JobStore": "\(store.name)",
+            "MembershipCheckInterval": "\(configuration.applicationService == nil || configuration.membershipCheckIntervalSeconds == 0 ? "disabled" : "\(configuration.membershipCheckIntervalSeconds)s")",
             "IPRangeBlocklist": "\(configuration.addressPolicy.blocklistSummary)",
             "IPRangeAllowlist": "\(configuration.addressPolicy.allowlistSummary)",
             "AppService": "\(configuration.applicationService?.serverName ?? "off")",

@@ -21,6 +21,7 @@ struct FuzzTarget: Sendable {
         WellKnownFuzzing.target,
         JobRecordFuzzing.target,
         ApplicationServiceFuzzing.target,
+        ParticipantRecordFuzzing.target,
     ]
 
     static func named(_ name: String) -> FuzzTarget? {

@@ -1,3 +1,4 @@
+import LKJWTTestSupport
 import Logging
 import Synchronization
 import LKJWTTestSupport

@@ -642,6 +642,7 @@ struct ConfigurationTests {
             LIVEKIT_HS_TOKEN=***
             LIVEKIT_HS_SERVER_NAME=hs.example.com
             LIVEKIT_CAN_UPDATE_OWN_METADATA=true
+            LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS=30
             LIVEKIT_REDIS_URL=redis://default:***@redis:6379/0
             LIVEKIT_JOBS_DB=
             """)
@@ -678,6 +679,7 @@ struct ConfigurationTests {
             LIVEKIT_HS_TOKEN=
             LIVEKIT_HS_SERVER_NAME=
             LIVEKIT_CAN_UPDATE_OWN_METADATA=
+            LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS=30
             LIVEKIT_REDIS_URL=
             LIVEKIT_JOBS_DB=/var/lib/lkjwt-fcgi/jobs.sqlite3
             """)

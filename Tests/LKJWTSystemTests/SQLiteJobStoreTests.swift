@@ -162,7 +162,7 @@ struct SQLiteJobStoreTests {
         var newcomer = JobStoreConformance.owned("@new:example.org", 1)
         newcomer.serverName = job.serverName
         #expect(try store.create(newcomer, quota: JobQuota(perUser: 32, perServer: 1)) == .refused(.server))
-        #expect(try RawConnection(directory.database).text("SELECT value FROM meta WHERE name = 'schema_version'") == "2")
+        #expect(try RawConnection(directory.database).text("SELECT value FROM meta WHERE name = 'schema_version'") == "3")
     }
 
     @Test func createsMissingDirectoriesPrivately() throws {
@@ -191,11 +191,11 @@ struct SQLiteJobStoreTests {
     @Test func refusesAnUnknownSchemaVersion() throws {
         let directory = try TemporaryDirectory()
         _ = try SQLiteJobStore(path: directory.database)
-        try RawConnection(directory.database).execute("UPDATE meta SET value = 3 WHERE name = 'schema_version'")
+        try RawConnection(directory.database).execute("UPDATE meta SET value = 4 WHERE name = 'schema_version'")
         #expect {
             try SQLiteJobStore(path: directory.database)
         } throws: { error in
-            (error as? JobStoreError)?.message == "database schema version 3 is not supported (expected 2)"
+            (error as? JobStoreError)?.message == "database schema version 4 is not supported (expected 3)"
         }
     }
 

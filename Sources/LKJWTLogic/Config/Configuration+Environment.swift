@@ -71,6 +71,18 @@ extension Configuration {
         // Step 13 (AS-MODE.md B1), after the CS-API overrides.
         let applicationService = try applicationService(value, readFile: readFile, readRegistration: readRegistration, notices: &notices)
 
+        // Row 14.
+        var membershipCheckIntervalSeconds = defaultMembershipCheckIntervalSeconds
+        if let interval = value("LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS") {
+            guard let seconds = Int(interval), seconds >= 0 else { throw .invalidMembershipCheckInterval(interval) }
+            membershipCheckIntervalSeconds = seconds
+            // Only when set: the default must not warn every standalone deployment.
+            if seconds > 0 && applicationService == nil {
+                notices.append(ConfigurationNotice(
+                    level: .warning, message: "LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS has no effect unless running as an application service"))
+            }
+        }
+
         let configuration = Configuration(
             liveKitURL: liveKitURL, apiKey: apiKey, apiSecret: apiSecret,
             accessPolicy: AccessPolicy.parse(fullAccess), listenAddress: listenAddress,
@@ -78,7 +90,8 @@ extension Configuration {
             sanityCheckIntervalSeconds: sanityCheckIntervalSeconds, logLevel: logLevel(from: environment).level,
             csAPIURLOverrides: csAPIURLOverrides, jobStore: jobStore(value, notices: &notices),
             socketGroup: value("LIVEKIT_JWT_SOCKET_GROUP"), addressPolicy: addressPolicy,
-            applicationService: applicationService, canUpdateOwnMetadata: environment["LIVEKIT_CAN_UPDATE_OWN_METADATA"] == "true")
+            applicationService: applicationService, canUpdateOwnMetadata: environment["LIVEKIT_CAN_UPDATE_OWN_METADATA"] == "true",
+            membershipCheckIntervalSeconds: membershipCheckIntervalSeconds)
         return (configuration, notices)
     }
 

@@ -24,6 +24,9 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
     public var applicationService: ApplicationServiceSettings?
     /// `LIVEKIT_CAN_UPDATE_OWN_METADATA=true` exactly; every join token's `canUpdateOwnMetadata` (§6.1 rev. 2).
     public var canUpdateOwnMetadata: Bool
+    /// `LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS` (AS-MODE.md B4): how often the deployment compares
+    /// the call's participants with the Matrix room's members; 0 disables the membership monitor.
+    public var membershipCheckIntervalSeconds: Int
 
     public init(
         liveKitURL: String, apiKey: String, apiSecret: String, accessPolicy: AccessPolicy = .everyone,
@@ -31,7 +34,8 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         sanityCheckIntervalSeconds: Int = 0, logLevel: Logger.Level = .info,
         csAPIURLOverrides: CSAPIURLOverrides = CSAPIURLOverrides(), jobStore: JobStoreLocation = .memory,
         socketGroup: String? = nil, addressPolicy: OutboundAddressPolicy = .standard,
-        applicationService: ApplicationServiceSettings? = nil, canUpdateOwnMetadata: Bool = false
+        applicationService: ApplicationServiceSettings? = nil, canUpdateOwnMetadata: Bool = false,
+        membershipCheckIntervalSeconds: Int = Configuration.defaultMembershipCheckIntervalSeconds
     ) {
         self.liveKitURL = liveKitURL
         self.apiKey = apiKey
@@ -47,7 +51,10 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
         self.addressPolicy = addressPolicy
         self.applicationService = applicationService
         self.canUpdateOwnMetadata = canUpdateOwnMetadata
+        self.membershipCheckIntervalSeconds = membershipCheckIntervalSeconds
     }
+
+    public static let defaultMembershipCheckIntervalSeconds = 30
 
     /// The effective settings for `--check-config`, one `NAME=value` line per variable in the spelling
     /// the environment takes (empty = unset). Secrets are masked: this text ends up in terminals and
@@ -82,6 +89,7 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
             ("LIVEKIT_HS_TOKEN", applicationService == nil ? "" : "***"),
             ("LIVEKIT_HS_SERVER_NAME", applicationService?.serverName ?? ""),
             ("LIVEKIT_CAN_UPDATE_OWN_METADATA", canUpdateOwnMetadata ? "true" : ""),
+            ("LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS", String(membershipCheckIntervalSeconds)),
             ("LIVEKIT_REDIS_URL", redisURL),
             ("LIVEKIT_JOBS_DB", jobsDatabase),
         ]

@@ -70,6 +70,11 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     public static let applicationServicePartlySet = ConfigurationError(
         message: "The app service token(s) (LIVEKIT_AS_TOKEN/LIVEKIT_HS_TOKEN or LIVEKIT_AS_REGISTRATION_FILE) and LIVEKIT_HS_SERVER_NAME must either all be set or all be left empty")
 
+    /// Row 14 (rev. 2, AS-MODE-NOTES §4.1).
+    public static func invalidMembershipCheckInterval(_ value: String) -> ConfigurationError {
+        ConfigurationError(message: "LIVEKIT_MEMBERSHIP_CHECK_INTERVAL_SECONDS must be a non-negative integer, got \(value.goQuoted)")
+    }
+
     /// Row 8, raised when the Redis store is opened.
     public static func invalidRedisURL(_ url: String, detail: String) -> ConfigurationError {
         ConfigurationError(message: "Could not connect Redis store: store: invalid Redis URL \(url.goQuoted): \(detail)")

@@ -302,6 +302,9 @@ extension AuthorizationService {
         metadata["room"] = .untrusted(participant.liveKitRoom)
         metadata["canPublish"] = "\(canPublish)"
         logger.info("Issued LiveKit token", metadata: metadata)
+        membership?.track(
+            matrixRoomID: participant.matrixRoomID, matrixUserID: participant.userID, liveKitRoom: participant.liveKitRoom,
+            liveKitIdentity: participant.identity)
         return .success(.object([JSONMember("jwt", .string(jwt))]))
     }
 }

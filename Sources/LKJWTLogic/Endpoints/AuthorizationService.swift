@@ -12,11 +12,14 @@ public final class AuthorizationService: Sendable {
         public var admission: DestinationAdmission?
         /// The homeserver calls of the application-service endpoints; nil: those endpoints are 404.
         public var applicationService: ApplicationServiceClient?
+        /// The membership monitor (AS-MODE.md B4); nil when it is off.
+        public var membership: MembershipMonitor?
 
         public init(
             http: any HTTPClient, clock: any WallClock, srv: any SRVResolver,
             random: any RandomSource, delegation: (any DelayedLeaveDelegation)? = nil,
-            addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil, applicationService: ApplicationServiceClient? = nil
+            addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil, applicationService: ApplicationServiceClient? = nil,
+            membership: MembershipMonitor? = nil
         ) {
             self.http = http
             self.clock = clock
@@ -24,6 +27,7 @@ public final class AuthorizationService: Sendable {
             self.delegation = delegation
             self.admission = admission
             self.applicationService = applicationService
+            self.membership = membership
         }
     }
 
@@ -32,6 +36,7 @@ public final class AuthorizationService: Sendable {
     let verifier: OpenIDVerifier
     let roomService: RoomServiceClient
     let delegation: (any DelayedLeaveDelegation)?
+    let membership: MembershipMonitor?
     let webhookVerifier: WebhookVerifier
     let applicationService: ApplicationServiceClient?
     let logger: Logger
@@ -44,6 +49,7 @@ public final class AuthorizationService: Sendable {
             liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret,
             http: dependencies.http, clock: dependencies.clock)
         self.delegation = dependencies.delegation
+        self.membership = dependencies.membership
         self.webhookVerifier = WebhookVerifier(apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, clock: dependencies.clock)
         // Both or neither: the endpoints need the settings (hs_token) and the client (as_token).
         self.applicationService = configuration.applicationService == nil ? nil : dependencies.applicationService
@@ -112,6 +118,8 @@ public final class AuthorizationService: Sendable {
             logger.warning("Failed to parse webhook", metadata: ["err": "not a LiveKit webhook event", "RemoteAddr": "\(request.remoteAddress)"])
             return
         }
+        // Before the jobs: a tracked participant's `participant_joined` starts its membership check.
+        membership?.apply(event)
         guard let jobEvent = event.jobEvent else {
             logger.debug("Webhook event ignored", metadata: ["event": .untrusted(event.event), "room": .untrusted(event.room)])
             return

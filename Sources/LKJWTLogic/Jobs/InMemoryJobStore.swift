@@ -24,6 +24,8 @@ public final class InMemoryJobStore: JobStore {
             }
         }
         var liveness: [String: Int64] = [:]
+        var participants: [JobKey: String] = [:]
+        var sweepLease: MembershipSweepLease?
     }
 
     private let contents = Mutex(Contents())
@@ -133,5 +135,44 @@ public final class InMemoryJobStore: JobStore {
 
     public func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {
         try recoveryLock.withLock { _ throws(JobStoreError) in try body() }
+    }
+
+    // MARK: Tracked participants
+
+    public func updateParticipant<Result: Sendable>(_ key: JobKey, _ body: (inout TrackedParticipant?) -> Result) throws(JobStoreError) -> Result {
+        contents.withLock { contents in
+            let stored = contents.participants[key].flatMap { try? TrackedParticipant(record: $0) }.flatMap { $0.key == key ? $0 : nil }
+            var participant = stored
+            let result = body(&participant)
+            if participant != stored, participant != nil || stored != nil {
+                contents.participants[key] = participant?.record()
+            }
+            return result
+        }
+    }
+
+    public func trackedParticipants() throws(JobStoreError) -> [TrackedParticipant] {
+        contents.withLock { contents in
+            contents.participants.compactMap { key, record in (try? TrackedParticipant(record: record)).flatMap { $0.key == key ? $0 : nil } }
+        }
+    }
+
+    public func claimMembershipSweep(owner: String, now: Int64, interval: Int64, lease: Int64, goneOwners: Set<String>) throws(JobStoreError) -> MembershipSweepLease.Claim {
+        contents.withLock { contents in
+            let (claim, claimed) = MembershipSweepLease.claim(contents.sweepLease, owner: owner, now: now, interval: interval, lease: lease, goneOwners: goneOwners)
+            if let claimed { contents.sweepLease = claimed }
+            return claim
+        }
+    }
+
+    public func releaseMembershipSweep(owner: String) throws(JobStoreError) {
+        contents.withLock { contents in
+            if let released = MembershipSweepLease.release(contents.sweepLease, owner: owner) { contents.sweepLease = released }
+        }
+    }
+
+    /// Stores a raw participant record, for tests of unreadable and upstream records.
+    func storeRawParticipant(_ key: JobKey, _ record: String) {
+        contents.withLock { $0.participants[key] = record }
     }
 }

@@ -47,6 +47,23 @@ public protocol JobStore: Sendable {
     /// Runs `body` holding a store-wide lock that other processes wait for (cold-start recovery).
     func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result
 
+    // Tracked participants of the membership monitor (AS-MODE.md B4), beside the jobs so that every
+    // worker and host sees them. Keyed by (LiveKit room, identity), stored as `TrackedParticipant.record()`.
+
+    /// Atomically reads the participant under `key` (nil if none or unreadable), lets `body` change it
+    /// (nil deletes it) and writes the result. `body` may run more than once and must be free of side
+    /// effects. An unreadable record is only replaced when `body` stores a participant.
+    func updateParticipant<Result: Sendable>(_ key: JobKey, _ body: (inout TrackedParticipant?) -> Result) throws(JobStoreError) -> Result
+
+    /// Every readable tracked participant.
+    func trackedParticipants() throws(JobStoreError) -> [TrackedParticipant]
+
+    /// Applies `MembershipSweepLease.claim` to the stored sweep lease in one atomic step.
+    func claimMembershipSweep(owner: String, now: Int64, interval: Int64, lease: Int64, goneOwners: Set<String>) throws(JobStoreError) -> MembershipSweepLease.Claim
+
+    /// Applies `MembershipSweepLease.release`: the sweep of `owner` is over.
+    func releaseMembershipSweep(owner: String) throws(JobStoreError)
+
     /// For the start-up log: `sqlite:<path>`, `redis:<host>`, `memory`.
     var name: String { get }
 }

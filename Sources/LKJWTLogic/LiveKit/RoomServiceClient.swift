@@ -82,6 +82,38 @@ public struct RoomServiceClient: Sendable {
         return .unknown("GetParticipant answered \(RoomServiceClient.describeFailure(response))")
     }
 
+    /// The SFU's answer to a removal (AS-MODE.md B4): done once it confirmed, also when the participant
+    /// or room was already gone (Twirp `not_found`); anything else is retried by a later sweep.
+    public enum RemovalOutcome: Sendable, Equatable {
+        case confirmed
+        case alreadyGone
+        case failed(String)
+    }
+
+    /// Twirp `RemoveParticipant` (grant `roomAdmin` on that room, body `RoomParticipantIdentity`).
+    public func removeParticipant(room: String, identity: String) -> RemovalOutcome {
+        removal("RemoveParticipant", body: RoomServiceClient.participantIdentityBody(room: room, identity: identity), grant: .roomAdmin(room: room))
+    }
+
+    /// Twirp `DeleteRoom` (grant `roomCreate`, body `DeleteRoomRequest{room}`): disconnects everyone.
+    public func deleteRoom(_ room: String) -> RemovalOutcome {
+        var writer = ProtobufWriter()
+        writer.string(1, room)
+        return removal("DeleteRoom", body: writer.bytes, grant: .roomCreate)
+    }
+
+    private func removal(_ method: String, body: [UInt8], grant: VideoGrant) -> RemovalOutcome {
+        let response: OutboundResponse
+        do {
+            response = try call(method, body: body, grant: grant, timeout: .seconds(5))
+        } catch {
+            return .failed(error.message)
+        }
+        if response.status == 200 { return .confirmed }
+        if RoomServiceClient.twirpErrorCode(response.body) == "not_found" { return .alreadyGone }
+        return .failed("\(method) answered \(RoomServiceClient.describeFailure(response))")
+    }
+
     private func call(_ method: String, body: [UInt8], grant: VideoGrant, timeout: Duration) throws(CallError) -> OutboundResponse {
         let token: String
         do {

@@ -153,12 +153,14 @@ public struct ApplicationServiceClient: Sendable {
     }
 
     /// Internal, not private: further calls (the membership monitor's `joined_members`) live in extensions.
-    func send(_ method: HTTPMethod, _ url: String, body: [UInt8] = [], timeout: Duration) -> Result<OutboundResponse, Failure> {
+    func send(
+        _ method: HTTPMethod, _ url: String, body: [UInt8] = [], timeout: Duration, maximumResponseSize: Int = maximumAnswerSize
+    ) -> Result<OutboundResponse, Failure> {
         var headers: HTTPHeaders = [("Authorization", "Bearer \(asToken)"), ("Accept", "application/json")]
         if method == .post { headers.append(name: "Content-Type", value: "application/json") }
         let request = OutboundRequest(
             method: method, url: url, headers: headers, body: body, timeout: timeout, maximumRedirects: 0,
-            maximumResponseSize: Self.maximumAnswerSize, addressPolicy: nil, serverName: serverName)
+            maximumResponseSize: maximumResponseSize, addressPolicy: nil, serverName: serverName)
         do {
             return .success(try http.send(request))
         } catch {

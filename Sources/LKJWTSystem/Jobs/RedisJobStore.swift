@@ -15,6 +15,9 @@ import Synchronization
 ///   owner's and server's jobs, for the quotas of §13.4 (members whose record upstream deleted are
 ///   pruned when a count reaches its cap).
 /// - sorted set `lk-jwt:claim-owners`: liveness of claim owners, scored by their record's expiry.
+/// - hash `lk-jwt:participants`: the membership monitor's tracked participants, field
+///   `JobKey.storageName` → `TrackedParticipant.record()`, upstream PR #235's layout (notes §4.4);
+/// - string `lk-jwt:membership-sweep`: the deployment-wide sweep lease (`MembershipSweepLease`).
 /// Every change is one Lua script that applies only while the record is still the one that was read
 /// (optimistic concurrency), so the three structures change together.
 public final class RedisJobStore: JobStore {
@@ -26,6 +29,8 @@ public final class RedisJobStore: JobStore {
     private static let userJobsPrefix = "lk-jwt:user-jobs:"
     private static let serverJobsPrefix = "lk-jwt:server-jobs:"
     private static let claimOwnersKey = "lk-jwt:claim-owners"
+    private static let participantsKey = "lk-jwt:participants"
+    private static let sweepLeaseKey = "lk-jwt:membership-sweep"
     /// Long enough for a recovery pass over many jobs, short enough that a holder that died does not
     /// hold up other processes' start-up for long.
     private static let recoveryLockMilliseconds = 60_000
@@ -201,6 +206,76 @@ public final class RedisJobStore: JobStore {
         return try body()
     }
 
+    // MARK: - Tracked participants
+
+    public func updateParticipant<Result: Sendable>(_ key: JobKey, _ body: (inout TrackedParticipant?) -> Result) throws(JobStoreError) -> Result {
+        let field = key.storageName
+        var unconfirmed: (record: String?, result: Result)?
+        return try withConnection { connection throws(Failure) -> Result in
+            for attempt in 0..<Self.updateAttempts {
+                let record = try connection.run(["HGET", Self.participantsKey, field]).string
+                if let unconfirmed, unconfirmed.record == record { return unconfirmed.result }
+                let stored = record.flatMap { try? TrackedParticipant(record: $0) }.flatMap { $0.key == key ? $0 : nil }
+                var participant = stored
+                let result = body(&participant)
+                // An unreadable record is replaced only by a participant, never deleted by a nil.
+                guard participant != stored, participant != nil || stored != nil else { return result }
+                unconfirmed = (participant?.record(), result)
+                let written = try connection.run([
+                    "EVAL", Self.compareAndSetScript, "1", Self.participantsKey, field, record == nil ? "0" : "1", record ?? "",
+                    participant == nil ? "0" : "1", participant?.record() ?? "",
+                ])
+                if written.integer == 1 { return result }
+                unconfirmed = nil
+                Self.backOff(attempt)
+            }
+            throw .command("participant \(key) kept changing under \(Self.updateAttempts) attempts to update it")
+        }
+    }
+
+    public func trackedParticipants() throws(JobStoreError) -> [TrackedParticipant] {
+        let pairs = try command(["HGETALL", Self.participantsKey]).elements
+        return stride(from: 0, to: pairs.count - 1, by: 2).compactMap { index in
+            guard let name = pairs[index].string, let key = JobKey(storageName: name), let record = pairs[index + 1].string,
+                let participant = try? TrackedParticipant(record: record), participant.key == key
+            else { return nil }
+            return participant
+        }
+    }
+
+    public func claimMembershipSweep(owner: String, now: Int64, interval: Int64, lease: Int64, goneOwners: Set<String>) throws(JobStoreError) -> MembershipSweepLease.Claim {
+        try withConnection { connection throws(Failure) -> MembershipSweepLease.Claim in
+            for attempt in 0..<Self.updateAttempts {
+                let record = try connection.run(["GET", Self.sweepLeaseKey]).string
+                let (claim, claimed) = MembershipSweepLease.claim(
+                    record.flatMap(MembershipSweepLease.init(record:)), owner: owner, now: now, interval: interval, lease: lease, goneOwners: goneOwners)
+                guard let claimed else { return claim }
+                let written = try connection.run([
+                    "EVAL", Self.compareAndSetStringScript, "1", Self.sweepLeaseKey, record == nil ? "0" : "1", record ?? "", claimed.record(),
+                ])
+                // Lost the race: another process claimed this sweep.
+                if written.integer == 1 { return claim }
+                Self.backOff(attempt)
+            }
+            throw .command("the membership sweep lease kept changing under \(Self.updateAttempts) attempts to claim it")
+        }
+    }
+
+    public func releaseMembershipSweep(owner: String) throws(JobStoreError) {
+        try withConnection { connection throws(Failure) in
+            for attempt in 0..<Self.updateAttempts {
+                let record = try connection.run(["GET", Self.sweepLeaseKey]).string
+                guard let released = MembershipSweepLease.release(record.flatMap(MembershipSweepLease.init(record:)), owner: owner) else { return }
+                let written = try connection.run([
+                    "EVAL", Self.compareAndSetStringScript, "1", Self.sweepLeaseKey, "1", record ?? "", released.record(),
+                ])
+                if written.integer == 1 { return }
+                Self.backOff(attempt)
+            }
+            throw .command("the membership sweep lease kept changing under \(Self.updateAttempts) attempts to release it")
+        }
+    }
+
     // MARK: - Scripts and their use
 
     private enum Application: Equatable {
@@ -368,6 +443,32 @@ public final class RedisJobStore: JobStore {
           return redis.call('ZREM', KEYS[1], ARGV[1])
         end
         return 0
+        """
+
+    /// KEYS: a hash. ARGV: field, stored exists (0/1), stored value, write (0/1, else delete), new
+    /// value. Applies only while the field still holds what was read.
+    private static let compareAndSetScript = """
+        local current = redis.call('HGET', KEYS[1], ARGV[1])
+        if (ARGV[2] == '1' and current ~= ARGV[3]) or (ARGV[2] == '0' and current) then
+          return 0
+        end
+        if ARGV[4] == '1' then
+          redis.call('HSET', KEYS[1], ARGV[1], ARGV[5])
+        else
+          redis.call('HDEL', KEYS[1], ARGV[1])
+        end
+        return 1
+        """
+
+    /// KEYS: a string. ARGV: stored exists (0/1), stored value, new value. Sets it only while it still
+    /// holds what was read.
+    private static let compareAndSetStringScript = """
+        local current = redis.call('GET', KEYS[1])
+        if (ARGV[1] == '1' and current ~= ARGV[2]) or (ARGV[1] == '0' and current) then
+          return 0
+        end
+        redis.call('SET', KEYS[1], ARGV[3])
+        return 1
         """
 
     private static let releaseScript = """

@@ -10,10 +10,10 @@ import Synchronization
 public final class SQLiteJobStore: JobStore {
     /// The contract asks for at least 5 s.
     static let busyTimeoutMilliseconds: Int32 = 5_000
-    static let schemaVersion: Int64 = 2
+    static let schemaVersion: Int64 = 3
     /// Additive steps from each older version to the next. A new file is created at version 1 and
     /// goes through them like an old one, so there is one way to reach the current schema.
-    static let migrations: [(from: Int64, script: String)] = [(1, SQL.addJobSubjects)]
+    static let migrations: [(from: Int64, script: String)] = [(1, SQL.addJobSubjects), (2, SQL.addTrackedParticipants)]
 
     public let name: String
     private let recoveryLockPath: String
@@ -321,6 +321,25 @@ extension SQLiteJobStore {
             CREATE INDEX jobs_server_name ON jobs(server_name);
             """
 
+        /// 2 → 3: the membership monitor's tracked participants and its deployment-wide sweep lease
+        /// (AS-MODE.md B4); records as `TrackedParticipant.record()` and `MembershipSweepLease.record()`.
+        static let addTrackedParticipants = """
+            CREATE TABLE participants(
+                storage_name TEXT PRIMARY KEY NOT NULL, room TEXT NOT NULL, identity TEXT NOT NULL, record TEXT NOT NULL);
+            CREATE TABLE membership_sweep(id INTEGER PRIMARY KEY CHECK(id = 1), record TEXT NOT NULL);
+            """
+        static let selectParticipant = "SELECT record FROM participants WHERE storage_name = ?1"
+        static let upsertParticipant = """
+            INSERT INTO participants(storage_name, room, identity, record) VALUES(?1, ?2, ?3, ?4)
+            ON CONFLICT(storage_name) DO UPDATE SET record = excluded.record
+            """
+        static let deleteParticipant = "DELETE FROM participants WHERE storage_name = ?1"
+        static let selectParticipants = "SELECT room, identity, record FROM participants"
+        static let selectSweepLease = "SELECT record FROM membership_sweep WHERE id = 1"
+        static let upsertSweepLease = """
+            INSERT INTO membership_sweep(id, record) VALUES(1, ?1) ON CONFLICT(id) DO UPDATE SET record = excluded.record
+            """
+
         /// Liveness records of claim owners (§8.10 rule 4, rev. 2). Created at every open, whatever the
         /// schema version: an additive table of short-lived rows, which older versions simply ignore.
         static let createClaimOwners = "CREATE TABLE IF NOT EXISTS claim_owners(owner TEXT PRIMARY KEY NOT NULL, expires INTEGER NOT NULL)"
@@ -467,6 +486,65 @@ extension SQLiteJobStore {
         private func failure() -> JobStoreError {
             let code = sqlite3_extended_errcode(handle)
             return JobStoreError(String(cString: sqlite3_errmsg(handle)), cause: .library("sqlite", code: code))
+        }
+    }
+
+}
+
+extension SQLiteJobStore {
+    // MARK: Tracked participants
+
+    public func updateParticipant<Result: Sendable>(_ key: JobKey, _ body: (inout TrackedParticipant?) -> Result) throws(JobStoreError) -> Result {
+        let storageName = key.storageName
+        return try locked("participant update") { connection throws(JobStoreError) in
+            try connection.immediateTransaction { () throws(JobStoreError) -> Result in
+                let record = try connection.rows(SQL.selectParticipant, [.text(storageName)]) { $0.text(0) }.first ?? nil
+                let stored = record.flatMap { try? TrackedParticipant(record: $0) }.flatMap { $0.key == key ? $0 : nil }
+                var participant = stored
+                let result = body(&participant)
+                if participant != stored {
+                    if let participant {
+                        try connection.execute(SQL.upsertParticipant, [.text(storageName), .text(key.room), .text(key.identity), .text(participant.record())])
+                    } else if stored != nil {
+                        try connection.execute(SQL.deleteParticipant, [.text(storageName)])
+                    }
+                }
+                return result
+            }
+        }
+    }
+
+    public func trackedParticipants() throws(JobStoreError) -> [TrackedParticipant] {
+        try locked("participant list") { connection throws(JobStoreError) in
+            try connection.rows(SQL.selectParticipants) { row -> TrackedParticipant? in
+                guard let room = row.text(0), let identity = row.text(1), let record = row.text(2),
+                    let participant = try? TrackedParticipant(record: record), participant.key == JobKey(room: room, identity: identity)
+                else { return nil }
+                return participant
+            }
+            .compactMap { $0 }
+        }
+    }
+
+    public func claimMembershipSweep(owner: String, now: Int64, interval: Int64, lease: Int64, goneOwners: Set<String>) throws(JobStoreError) -> MembershipSweepLease.Claim {
+        try locked("sweep claim") { connection throws(JobStoreError) in
+            try connection.immediateTransaction { () throws(JobStoreError) -> MembershipSweepLease.Claim in
+                let stored = (try connection.rows(SQL.selectSweepLease) { $0.text(0) }.first ?? nil).flatMap(MembershipSweepLease.init(record:))
+                let (claim, claimed) = MembershipSweepLease.claim(stored, owner: owner, now: now, interval: interval, lease: lease, goneOwners: goneOwners)
+                if let claimed { try connection.execute(SQL.upsertSweepLease, [.text(claimed.record())]) }
+                return claim
+            }
+        }
+    }
+
+    public func releaseMembershipSweep(owner: String) throws(JobStoreError) {
+        try locked("sweep release") { connection throws(JobStoreError) in
+            try connection.immediateTransaction { () throws(JobStoreError) in
+                let stored = (try connection.rows(SQL.selectSweepLease) { $0.text(0) }.first ?? nil).flatMap(MembershipSweepLease.init(record:))
+                if let released = MembershipSweepLease.release(stored, owner: owner) {
+                    try connection.execute(SQL.upsertSweepLease, [.text(released.record())])
+                }
+            }
         }
     }
 }
