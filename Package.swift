@@ -74,6 +74,11 @@ let package = Package(
             name: "LKJWTLogicTests",
             dependencies: ["LKJWTLogic"]
         ),
+        // The adapter's pure parts (serving mode, parameter walk, body reading), through @testable import.
+        .testTarget(
+            name: "lkjwt-fcgiTests",
+            dependencies: ["lkjwt-fcgi", "CFCGI", "LKJWTLogic"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

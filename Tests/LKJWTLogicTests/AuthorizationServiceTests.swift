@@ -27,6 +27,8 @@ struct AuthorizationServiceTests {
     struct Harness {
         let http: ScriptedHTTPClient
         let service: AuthorizationService
+        /// Everything the service logged, down to debug.
+        let log = RecordingLogHandler()
 
         init(sfuStatus: Int = 200, delegation: (any DelayedLeaveDelegation)? = nil) {
             http = ScriptedHTTPClient { request throws(OutboundError) in
@@ -46,7 +48,7 @@ struct AuthorizationServiceTests {
             service = AuthorizationService(
                 configuration: configuration,
                 dependencies: .init(http: http, clock: FixedClock(), delegation: delegation, addressRules: .unrestricted),
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+                logger: log.logger)
         }
 
         func post(_ path: String, _ body: String) -> Response {

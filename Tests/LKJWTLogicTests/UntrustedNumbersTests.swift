@@ -196,7 +196,7 @@ struct UntrustedNumbersTests {
     /// replaces it, with a warning.
     @Test func anUnparsableRecordIsOnlyReplacedByANewJob() throws {
         let store = InMemoryJobStore()
-        let records = LogRecords()
+        let records = RecordingLogHandler()
         let world = DelayedLeaveJobsTests.World()
         let (plain, _) = DelayedLeaveJobsTests.subsystem(world, store: store)
         let jobs = DelayedLeaveJobs(dependencies: plain.dependencies, settings: plain.settings, logger: Logger(label: "test", factory: { _ in records }))
