@@ -60,7 +60,7 @@ struct DelayedLeaveJobsTests {
                 clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(["example.org": "http://hs.test"]), http: world.http),
                 roomService: RoomServiceClient(liveKitURL: "ws://sfu.test", apiKey: "k", apiSecret: liveKitSecret, http: world.http, clock: world.clock),
                 delayedEvents: DelayedEventClient(http: world.http, clock: world.clock),
-                clock: world.clock, random: SystemRandomSource()),
+                clock: world.clock, random: CountingRandomSource()),
             settings: JobMachine.Settings(sanityInterval: 0), logger: world.log.logger)
         return (jobs, JobScheduler(jobs: jobs, executors: 2, logger: world.log.logger))
     }

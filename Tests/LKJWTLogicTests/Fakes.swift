@@ -93,3 +93,18 @@ final class ManualMonotonicClock: MonotonicClock {
     func now() -> ContinuousClock.Instant { current.withLock { $0 } }
     func advance(_ duration: Duration) { current.withLock { $0 = $0.advanced(by: duration) } }
 }
+
+/// Other bytes at every draw (a counter), the same from run to run: job IDs and owners differ
+/// without the system generator.
+final class CountingRandomSource: RandomSource {
+    private let drawn = Mutex<UInt64>(0)
+
+    func bytes(_ count: Int) -> [UInt8] {
+        drawn.withLock { drawn in
+            (0..<count).map { _ in
+                drawn &+= 1
+                return UInt8(truncatingIfNeeded: (drawn &* 0x9E37_79B9_7F4A_7C15) >> 56)
+            }
+        }
+    }
+}
