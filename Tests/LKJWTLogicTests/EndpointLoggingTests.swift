@@ -75,16 +75,21 @@ struct EndpointLoggingTests {
 
     // MARK: Delayed-leave delegation
 
-    /// Real jobs behind the endpoints: the job record names the delay ID, as the contract wants it;
-    /// the service's and the jobs' records hold no secret.
-    @Test(arguments: ["/get_token", "/delegate_delayed_leave"])
-    func delegationLogsTheJobWithItsDelayIDAndNoSecret(path: String) throws {
+    /// Real jobs for the Harness' full-access server, logging to the world's recorder.
+    static func jobs() -> (DelayedLeaveJobsTests.World, DelayedLeaveJobs) {
         let world = DelayedLeaveJobsTests.World()
         let (plain, _) = DelayedLeaveJobsTests.subsystem(world)
         var dependencies = plain.dependencies
         dependencies.clientServerAPI = ClientServerAPIResolver(
             overrides: CSAPIURLOverrides([AuthorizationServiceTests.fullServer: "http://hs.test"]), http: world.http)
-        let jobs = DelayedLeaveJobs(dependencies: dependencies, settings: plain.settings, logger: world.log.logger)
+        return (world, DelayedLeaveJobs(dependencies: dependencies, settings: plain.settings, logger: world.log.logger))
+    }
+
+    /// Real jobs behind the endpoints: the job record names the delay ID, as the contract wants it;
+    /// the service's and the jobs' records hold no secret.
+    @Test(arguments: ["/get_token", "/delegate_delayed_leave"])
+    func delegationLogsTheJobWithItsDelayIDAndNoSecret(path: String) throws {
+        let (world, jobs) = Self.jobs()
         let harness = Harness(delegation: jobs)
         let body = AuthorizationServiceTests.tokenBody(extra: #","delay_id":"syd_logged_1","delay_timeout":8000"#)
         let response = Self.post(harness, path, body)
@@ -98,6 +103,28 @@ struct EndpointLoggingTests {
         #expect(scheduled.metadata["lkId"] == .string(HashedName.identity(userID: Self.fullUser, deviceID: "DEVICE", memberID: "member-1")))
         #expect(harness.log.entries("Issued LiveKit token").count == (path == "/get_token" ? 1 : 0))
         let secrets = Self.secrets(harness, responses: [response], bodies: [body])
+        harness.log.expectNone(of: secrets)
+        world.log.expectNone(of: secrets)
+    }
+
+    /// A signed webhook for the delegated member moves its job: the transition is logged with the
+    /// delay ID, the webhook's token is in neither log.
+    @Test func webhookForADelegatedMemberLogsTheTransitionWithoutItsToken() throws {
+        let (world, jobs) = Self.jobs()
+        let harness = Harness(delegation: jobs)
+        let body = AuthorizationServiceTests.tokenBody(extra: #","delay_id":"syd_hooked","delay_timeout":8000"#)
+        #expect(Self.post(harness, "/delegate_delayed_leave", body).status == 200)
+        let identity = HashedName.identity(userID: Self.fullUser, deviceID: "DEVICE", memberID: "member-1")
+        let joined = Self.webhook(
+            #"{"event":"participant_joined","room":{"name":"hrQ0l3fv1RI0sCBUn3Nu59Bu/b3f7hWXbMLLfFMLNOY"},"participant":{"identity":"\#(identity)"},"id":"EV_2","createdAt":"1700000000"}"#)
+        #expect(harness.service.respond(to: joined) == Response(status: 200))
+
+        #expect(try harness.log.entry("Received webhook").metadata["lkId"] == .string(identity))
+        let transition = try world.log.entry("Job state transition")
+        #expect(transition.metadata["event"] == "ParticipantConnected")
+        #expect(transition.metadata["to"] == "Connected")
+        #expect(transition.metadata["delayId"] == "syd_hooked")
+        let secrets = Self.secrets(harness, bodies: [body], extra: [joined.header("authorization") ?? "-"])
         harness.log.expectNone(of: secrets)
         world.log.expectNone(of: secrets)
     }
