@@ -57,7 +57,8 @@ struct DelayedLeaveJobsTests {
         let jobs = DelayedLeaveJobs(
             dependencies: .init(
                 store: store,
-                clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(["example.org": "http://hs.test"]), http: world.http),
+                clientServerAPI: ClientServerAPIResolver(
+                    overrides: CSAPIURLOverrides(["example.org": "http://hs.test"]), http: world.http, clock: world.clock),
                 roomService: RoomServiceClient(liveKitURL: "ws://sfu.test", apiKey: "k", apiSecret: liveKitSecret, http: world.http, clock: world.clock),
                 delayedEvents: DelayedEventClient(http: world.http, clock: world.clock),
                 clock: world.clock, random: CountingRandomSource()),

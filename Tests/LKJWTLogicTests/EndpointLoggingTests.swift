@@ -81,7 +81,7 @@ struct EndpointLoggingTests {
         let (plain, _) = DelayedLeaveJobsTests.subsystem(world)
         var dependencies = plain.dependencies
         dependencies.clientServerAPI = ClientServerAPIResolver(
-            overrides: CSAPIURLOverrides([AuthorizationServiceTests.fullServer: "http://hs.test"]), http: world.http)
+            overrides: CSAPIURLOverrides([AuthorizationServiceTests.fullServer: "http://hs.test"]), http: world.http, clock: world.clock)
         return (world, DelayedLeaveJobs(dependencies: dependencies, settings: plain.settings, logger: world.log.logger))
     }
 

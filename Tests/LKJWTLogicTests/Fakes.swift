@@ -37,6 +37,10 @@ final class ScriptedHTTPClient: HTTPClient {
         return try script(request)
     }
 
+    /// Every URL is sendable: the script answers whatever is asked; the real client's checks of
+    /// a URL's form are tested with it (CurlHTTPClientTests).
+    func unusableURL(_ url: String) -> String? { nil }
+
     var requests: [RecordedRequest] { recorded.withLock { $0 } }
 
     func requests(containing fragment: String) -> [RecordedRequest] {
@@ -71,12 +75,6 @@ final class TableSRVResolver: SRVResolver {
     }
 
     var lookups: [String] { counter.withLock { $0 } }
-}
-
-/// Always the same draw, so weighted SRV ordering is repeatable.
-struct FixedRandomSource: RandomSource {
-    let byte: UInt8
-    func bytes(_ count: Int) -> [UInt8] { [UInt8](repeating: byte, count: count) }
 }
 
 /// A clock tests can move.
