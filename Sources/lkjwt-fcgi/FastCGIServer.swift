@@ -111,7 +111,7 @@ final class FastCGIServer: Sendable {
             fcgiRequest.in, connection: fcgiRequest.ipcFd, contentLength: parameters["CONTENT_LENGTH"], deadline: deadline)
         let request = Request(cgiParameters: parameters, body: body)
         let response = service.respond(to: request)
-        let bytes = response.cgiBytes(includeBody: request.method != "HEAD")
+        let bytes = response.cgiBytes()
         bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
                 _ = FCGX_PutStr(chars.baseAddress, Int32(chars.count), fcgiRequest.out)

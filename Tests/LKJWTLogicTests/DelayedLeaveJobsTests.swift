@@ -35,7 +35,7 @@ struct DelayedLeaveJobsTests {
                     let here = script.present.withLock { set in set.contains { body.hasSuffix($0) } }
                     return here ? OutboundResponse(status: 200) : .json(404, #"{"code":"not_found","msg":"participant not found"}"#)
                 }
-                if request.url.hasSuffix("/restart") { return .json(script.restartStatus.withLock { $0 }, "{}") }
+                if request.url.hasSuffix("/restart") { return .json(HTTPStatus(script.restartStatus.withLock { $0 }), "{}") }
                 if request.url.hasSuffix("/send") {
                     sent.signal()
                     return .json(200, "{}")

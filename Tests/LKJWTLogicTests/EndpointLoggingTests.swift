@@ -124,7 +124,7 @@ struct EndpointLoggingTests {
         #expect(transition.metadata["event"] == "ParticipantConnected")
         #expect(transition.metadata["to"] == "Connected")
         #expect(transition.metadata["delayId"] == "syd_hooked")
-        let secrets = Self.secrets(harness, bodies: [body], extra: [joined.header("authorization") ?? "-"])
+        let secrets = Self.secrets(harness, bodies: [body], extra: [joined.headers["authorization"] ?? "-"])
         harness.log.expectNone(of: secrets)
         world.log.expectNone(of: secrets)
     }
@@ -166,7 +166,7 @@ struct EndpointLoggingTests {
         #expect(received.metadata["event"] == "participant_left")
         #expect(received.metadata["room"] == .string(WebhookTests.alias))
         #expect(received.metadata["lkId"] == .string(WebhookTests.identity))
-        harness.log.expectNone(of: Self.secrets(harness, extra: [request.header("authorization") ?? "-"]))
+        harness.log.expectNone(of: Self.secrets(harness, extra: [request.headers["authorization"] ?? "-"]))
     }
 
     @Test func forgedWebhookIsLoggedWithoutItsSignature() throws {
@@ -177,7 +177,7 @@ struct EndpointLoggingTests {
         #expect(failed.level == .warning)
         #expect(failed.metadata["RemoteAddr"] == "192.0.2.8")
         #expect(harness.log.entries("Received webhook").isEmpty)
-        harness.log.expectNone(of: Self.secrets(harness, extra: [forged.header("authorization") ?? "-", "not-the-secret"]))
+        harness.log.expectNone(of: Self.secrets(harness, extra: [forged.headers["authorization"] ?? "-", "not-the-secret"]))
     }
 
     // MARK: Health check

@@ -1,14 +1,14 @@
 extension Request {
     /// A request from CGI/FastCGI parameters (contract §3.1); the same rules for both transports.
     public init(cgiParameters parameters: [String: String], body: Body) {
-        var headers: [String: String] = [:]
+        var headers = HTTPHeaders()
         for (name, value) in parameters where name.hasPrefix("HTTP_") {
-            headers[String(name.dropFirst(5).lowercased().map { $0 == "_" ? "-" : $0 })] = value
+            headers.append(name: String(name.dropFirst(5).lowercased().map { $0 == "_" ? "-" : $0 }), value: value)
         }
         var remoteAddress = parameters["REMOTE_ADDR"] ?? ""
         if let port = parameters["REMOTE_PORT"], !port.isEmpty { remoteAddress += ":\(port)" }
         self.init(
-            method: parameters["REQUEST_METHOD"] ?? "GET", path: Request.path(cgiParameters: parameters), headers: headers, body: body,
+            method: parameters["REQUEST_METHOD"].map { HTTPMethod(rawValue: $0) } ?? .get, path: Request.path(cgiParameters: parameters), headers: headers, body: body,
             remoteAddress: remoteAddress)
     }
 
