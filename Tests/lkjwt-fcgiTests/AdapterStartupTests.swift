@@ -7,35 +7,29 @@ import Testing
 /// The adapter's start-up pieces that need no request: the command line, the key and secret files
 /// (contract §2.2), and the own listening socket (§2.1, §13.6).
 struct AdapterStartupTests {
-    /// A fresh directory under /tmp, removed with its contents at deinit.
-    final class TemporaryDirectory {
-        let path: String
-
-        init() throws {
-            var template = Array("/tmp/lkjwt-adapter-XXXXXX".utf8CString)
-            let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-            try #require(created != nil)
-            path = String(cString: template)
-        }
-
-        deinit {
-            if let directory = opendir(path) {
-                while let entry = readdir(directory) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                    if name != "." && name != ".." { unlink(path + "/" + name) }
-                }
-                closedir(directory)
+    /// Runs `body` in a fresh directory under /tmp (its path), removed with its files afterwards.
+    static func inFreshDirectory(_ body: (String) throws -> Void) throws {
+        var template = Array("/tmp/lkjwt-adapter-XXXXXX".utf8CString)
+        try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) } != nil)
+        let path = String(cString: template)
+        defer {
+            let directory = opendir(path)
+            while let directory, let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." { unlink(path + "/" + name) }
             }
+            if let directory { closedir(directory) }
             rmdir(path)
         }
+        try body(path)
+    }
 
-        func write(_ name: String, _ text: String) -> String {
-            let file = path + "/" + name
-            let descriptor = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            FileDescriptor.writeAll(descriptor, Array(text.utf8))
-            close(descriptor)
-            return file
-        }
+    /// `text` as the whole of the file at `path`, created owner-only; returns `path`.
+    static func file(_ path: String, containing text: String) -> String {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        FileDescriptor.writeAll(descriptor, Array(text.utf8))
+        close(descriptor)
+        return path
     }
 
     // MARK: Command line
@@ -57,44 +51,47 @@ struct AdapterStartupTests {
     // MARK: Key and secret files
 
     @Test func aFileIsReadWhole() throws {
-        let directory = try TemporaryDirectory()
-        let text = "secret-from-file\n" + String(repeating: "x", count: 10_000)
-        #expect(try ProcessEnvironment.readFile(directory.write("secret", text)) == text)
-        #expect(try ProcessEnvironment.readFile(directory.write("empty", "")) == "")
+        try Self.inFreshDirectory { (directory: String) throws in
+            let text = "secret-from-file\n" + String(repeating: "x", count: 10_000)
+            #expect(try ProcessEnvironment.readFile(Self.file(directory + "/secret", containing: text)) == text)
+            #expect(try ProcessEnvironment.readFile(Self.file(directory + "/empty", containing: "")) == "")
+        }
     }
 
     @Test func unreadableFilesAreTheOSErrorText() throws {
-        let directory = try TemporaryDirectory()
-        let missing = #expect(throws: ProcessEnvironment.FileError.self) { try ProcessEnvironment.readFile(directory.path + "/missing") }
-        #expect(missing?.description == "open \(directory.path)/missing: No such file or directory")
-        let notAFile = #expect(throws: ProcessEnvironment.FileError.self) { try ProcessEnvironment.readFile(directory.path) }
-        #expect(notAFile?.description == "read \(directory.path): Is a directory")
+        try Self.inFreshDirectory { (directory: String) throws in
+            let missing = #expect(throws: ProcessEnvironment.FileError.self) { try ProcessEnvironment.readFile(directory + "/missing") }
+            #expect(missing?.description == "open \(directory)/missing: No such file or directory")
+            let notAFile = #expect(throws: ProcessEnvironment.FileError.self) { try ProcessEnvironment.readFile(directory) }
+            #expect(notAFile?.description == "read \(directory): Is a directory")
+        }
     }
 
     // MARK: Own socket
 
     @Test func unixSocketIsListeningAndNotWorldWritable() throws {
-        let directory = try TemporaryDirectory()
-        let path = directory.path + "/lkjwt.sock"
-        let socket = try ListenSocket.open(.unix(path: path))
-        defer { close(socket) }
-        #expect(ServingMode.isListeningSocket(socket))
-        var status = stat()
-        try #require(stat(path, &status) == 0)
-        #expect(status.st_mode & S_IFMT == S_IFSOCK)
-        #expect(status.st_mode & 0o777 == 0o660)
+        try Self.inFreshDirectory { (directory: String) throws in
+            let path = directory + "/lkjwt.sock"
+            let socket = try ListenSocket.open(.unix(path: path))
+            defer { close(socket) }
+            #expect(ServingMode.isListeningSocket(socket))
+            var status = stat()
+            try #require(stat(path, &status) == 0)
+            #expect(status.st_mode & S_IFMT == S_IFSOCK)
+            #expect(status.st_mode & 0o777 == 0o660)
+        }
     }
 
     @Test func aSocketLeftBehindIsReplacedButNoOtherFile() throws {
-        let directory = try TemporaryDirectory()
-        let path = directory.path + "/lkjwt.sock"
-        close(try ListenSocket.open(.unix(path: path)))
-        let again = try ListenSocket.open(.unix(path: path))
-        close(again)
-        let file = directory.write("data", "keep me")
-        let refused = #expect(throws: ListenSocket.Failure.self) { try ListenSocket.open(.unix(path: file)) }
-        #expect(refused?.description == "file exists and is not a socket")
-        #expect(try ProcessEnvironment.readFile(file) == "keep me")
+        try Self.inFreshDirectory { (directory: String) throws in
+            let path = directory + "/lkjwt.sock"
+            close(try ListenSocket.open(.unix(path: path)))
+            close(try ListenSocket.open(.unix(path: path)))
+            let file = Self.file(directory + "/data", containing: "keep me")
+            let refused = #expect(throws: ListenSocket.Failure.self) { try ListenSocket.open(.unix(path: file)) }
+            #expect(refused?.description == "file exists and is not a socket")
+            #expect(try ProcessEnvironment.readFile(file) == "keep me")
+        }
     }
 
     @Test func tooLongASocketPathIsRefused() {
