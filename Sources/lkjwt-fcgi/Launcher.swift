@@ -33,7 +33,7 @@ struct Launcher {
                     liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, http: http, clock: clock),
                 delayedEvents: DelayedEventClient(http: http, clock: clock, addressRules: addressRules),
                 clock: clock, random: random),
-            settings: JobMachine.Settings(sanityInterval: Int64(min(configuration.sanityCheckIntervalSeconds, Int(Int64.max / 1000))) * 1000),
+            settings: JobMachine.Settings(sanityInterval: .seconds(configuration.sanityCheckIntervalSeconds)),
             logger: logger)
         let service = AuthorizationService(
             configuration: configuration, dependencies: .init(
@@ -59,7 +59,7 @@ struct Launcher {
             ProcessSignals.unblockStopSignals()
             // No long-lived process here: somebody else must run the timers (§8.10 rule 8).
             let heartbeat = try? store.newestHeartbeat()
-            if heartbeat.map({ jobs.nowMilliseconds.saturatingSubtracting($0) > JobScheduler.heartbeatTimeout }) ?? true {
+            if heartbeat.map({ jobs.nowMilliseconds.saturatingSubtracting($0) > JobScheduler.heartbeatTimeout.milliseconds }) ?? true {
                 logger.warning("No job scheduler is alive; run `lkjwt-fcgi --jobs` beside the CGI deployment so delayed leave events are handled")
             }
             CGIResponder.respond(environment: environment, service: service)

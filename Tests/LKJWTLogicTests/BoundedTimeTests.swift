@@ -34,11 +34,11 @@ struct BoundedTimeTests {
         let first = Thread {
             _ = cache.value(for: "k", deadline: Deadline(after: .seconds(30))) {
                 computing.signal()
-                release.wait(milliseconds: 30_000)
+                release.wait(timeout: .milliseconds(30_000))
                 return (1, .seconds(60))
             }
         }
-        computing.wait(milliseconds: 5_000)
+        computing.wait(timeout: .milliseconds(5_000))
         let start = ContinuousClock.now
         let waited = cache.value(for: "k", deadline: Deadline(after: .milliseconds(200))) { (2, nil) }
         let elapsed = start.duration(to: .now)
@@ -59,12 +59,12 @@ struct BoundedTimeTests {
                 computing.signal()
                 // The waiter reads the clock under the cache's lock just before it finds this
                 // computation in flight; finishing needs that lock, so it lands after the waiter joined.
-                waiterArrived.wait(milliseconds: 30_000)
+                waiterArrived.wait(timeout: .seconds(30))
                 // Not kept: only the waiter's share of this very computation is tested.
                 return (7, nil)
             }
         }
-        computing.wait(milliseconds: 5_000)
+        computing.wait(timeout: .milliseconds(5_000))
         clock.signalNextRead(waiterArrived)
         #expect(cache.value(for: "k", deadline: Deadline(after: .seconds(10))) { (8, nil) } == 7)
         first.join()
@@ -75,12 +75,12 @@ struct BoundedTimeTests {
         let release = Semaphore()
         let resolver = Self.resolver(srv: TimedSRVResolver(.notFound)) { _ throws(OutboundError) in
             started.signal()
-            release.wait(milliseconds: 30_000)
+            release.wait(timeout: .milliseconds(30_000))
             throw OutboundError(.transport, "timed out")
         }
         let name = try #require(ServerName.parse("silent.example"))
         let first = Thread { _ = try? resolver.resolve(name, deadline: Deadline(after: .seconds(30))) }
-        started.wait(milliseconds: 5_000)
+        started.wait(timeout: .milliseconds(5_000))
         let start = ContinuousClock.now
         #expect(throws: ServerResolver.Failure.self) { try resolver.resolve(name, deadline: Deadline(after: .milliseconds(300))) }
         #expect(start.duration(to: .now) < .seconds(2))

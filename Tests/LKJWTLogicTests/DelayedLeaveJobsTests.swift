@@ -62,7 +62,7 @@ struct DelayedLeaveJobsTests {
                 roomService: RoomServiceClient(liveKitURL: "ws://sfu.test", apiKey: "k", apiSecret: liveKitSecret, http: world.http, clock: world.clock),
                 delayedEvents: DelayedEventClient(http: world.http, clock: world.clock),
                 clock: world.clock, random: CountingRandomSource()),
-            settings: JobMachine.Settings(sanityInterval: 0), logger: world.log.logger)
+            settings: JobMachine.Settings(sanityInterval: .zero), logger: world.log.logger)
         return (jobs, JobScheduler(jobs: jobs, executors: 2, logger: world.log.logger))
     }
 
@@ -71,6 +71,9 @@ struct DelayedLeaveJobsTests {
             serverName: "example.org", delayID: delayID, delayTimeout: timeout, roomAlias: "room", identity: identity,
             alternativeIdentities: ["@alice:example.org:DEVICE"])
     }
+
+    /// The scheduler's poll period in milliseconds, the step the tests move the clock by.
+    static let poll = JobScheduler.pollInterval.milliseconds
 
     /// One poll of the scheduler on the test's thread: claims and performs what is due now, again
     /// while that makes more work due now (a transition starts its send at once).
@@ -91,8 +94,8 @@ struct DelayedLeaveJobsTests {
             runDueWork(jobs)
             if condition() { return elapsed }
             guard elapsed < limit else { return nil }
-            world.clock.advance(seconds: Double(JobScheduler.pollInterval) / 1000)
-            elapsed += JobScheduler.pollInterval
+            world.clock.advance(seconds: Double(Self.poll) / 1000)
+            elapsed += Self.poll
         }
     }
 
@@ -102,7 +105,7 @@ struct DelayedLeaveJobsTests {
         #expect(jobs.accept(Self.handover("syd_never", timeout: 1000)) == nil)
         let elapsed = try #require(Self.advance(world, jobs, upTo: 4000) { !world.sends.isEmpty })
         // The initial wait is the delay timeout: not a poll before it, at most one poll after.
-        #expect((1000...1000 + JobScheduler.pollInterval).contains(elapsed), "sent after \(elapsed) ms")
+        #expect((1000...1000 + Self.poll).contains(elapsed), "sent after \(elapsed) ms")
         #expect(world.sends == ["http://hs.test/_matrix/client/unstable/org.matrix.msc4140/delayed_events/syd_never/send"])
         #expect(world.restarts == 0)
         #expect(world.lookups >= 1, "the member was looked for on the SFU")
@@ -128,7 +131,7 @@ struct DelayedLeaveJobsTests {
         #expect(world.restarts == 1)
         // …and again at 80 % of the timeout.
         let again = try #require(Self.advance(world, jobs, upTo: 4000) { world.restarts >= 2 })
-        #expect((1200...1200 + JobScheduler.pollInterval).contains(again), "restarted again after \(again) ms")
+        #expect((1200...1200 + Self.poll).contains(again), "restarted again after \(again) ms")
         #expect(world.restarts == 2)
         #expect(world.sends.isEmpty)
         // Webhooks for the legacy identity reach the same job; the send follows at once.
@@ -146,7 +149,7 @@ struct DelayedLeaveJobsTests {
         #expect(jobs.accept(Self.handover("syd_legacy", timeout: 1000)) == nil)
         // Found at the first lookup, restarted at once, then every 800 ms.
         let third = try #require(Self.advance(world, jobs, upTo: 4000) { world.restarts >= 3 })
-        #expect((1600...1600 + 2 * JobScheduler.pollInterval).contains(third), "third restart after \(third) ms")
+        #expect((1600...1600 + 2 * Self.poll).contains(third), "third restart after \(third) ms")
         #expect(world.sends.isEmpty, "the member is connected under its legacy identity")
         #expect(world.log.entries("Job state transition").compactMap { $0.metadata["event"]?.description } == [JobEvent.participantLookupSuccessful.rawValue])
     }
@@ -202,7 +205,7 @@ struct DelayedLeaveJobsTests {
         defer { scheduler.stop() }
         world.clock.advance(seconds: 1)
         // Waits for the event, not for time: bounded only so a broken scheduler fails instead of hanging.
-        #expect(world.sent.wait(milliseconds: 30_000))
+        #expect(world.sent.wait(timeout: .seconds(30)))
         #expect(world.sends == ["http://hs.test/_matrix/client/unstable/org.matrix.msc4140/delayed_events/syd_threads/send"])
         #expect(world.restarts == 0)
         // Written by the dispatcher at its first poll, on the manual clock before or after the move.

@@ -62,7 +62,7 @@ struct IsolationTests {
         let deciding = Semaphore()
         clock.signalNextRead(deciding)
         let answered = Thread {
-            deciding.wait(milliseconds: 30_000)
+            deciding.wait(timeout: .seconds(30))
             admission.finish("new.example", decision: .admitted, answered: true)
         }
         let started = ContinuousClock.now
@@ -127,7 +127,7 @@ struct IsolationTests {
         let deciding = Semaphore()
         clock.signalNextRead(deciding)
         let done = Thread {
-            deciding.wait(milliseconds: 30_000)
+            deciding.wait(timeout: .seconds(30))
             admission.finish("busy.example", decision: .known, answered: true)
         }
         #expect(admission.admit("busy.example", deadline: Self.deadline) == .known)

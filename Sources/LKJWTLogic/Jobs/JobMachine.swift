@@ -2,12 +2,12 @@
 /// no I/O, no clock. Stores call these inside their atomic update; the scheduler does the I/O.
 public enum JobMachine {
     public struct Settings: Sendable {
-        /// Phase-2 sanity check period; 0 disables it.
-        public var sanityInterval: Int64
+        /// Phase-2 sanity check period; zero disables it.
+        public var sanityInterval: Duration
         /// How long a claim protects an attempt (longer than any single attempt).
-        public var lease: Int64 = 30_000
+        public var lease: Duration
 
-        public init(sanityInterval: Int64 = 0, lease: Int64 = 30_000) {
+        public init(sanityInterval: Duration = .zero, lease: Duration = .seconds(30)) {
             self.sanityInterval = sanityInterval
             self.lease = lease
         }
@@ -162,7 +162,7 @@ public enum JobMachine {
         }
         guard var current = job else { return ([], notes) }
         var work: [Work] = []
-        let claim = Claim(owner: owner, expires: now.saturatingAdding(settings.lease))
+        let claim = Claim(owner: owner, expires: now.saturatingAdding(settings.lease.milliseconds))
         let snapshot = current
         func claimIfDue(_ activity: inout Activity?, _ kind: WorkKind) {
             guard var value = activity, isClaimable(value, now: now) else { return }
@@ -248,9 +248,9 @@ public enum JobMachine {
         switch (current.lookupPhase, presence) {
         case (.initial, .present):
             current.lookup = nil
-            if settings.sanityInterval > 0 {
+            if settings.sanityInterval > .zero {
                 current.lookupPhase = .sanity
-                current.lookup = Activity(due: now.saturatingAdding(settings.sanityInterval), sequenceStart: now, maxElapsed: .max)
+                current.lookup = Activity(due: now.saturatingAdding(settings.sanityInterval.milliseconds), sequenceStart: now, maxElapsed: .max)
             }
             job = current
             if let transition = apply(.participantLookupSuccessful, to: &job, now: now) { notes.append(.transition(transition)) }
@@ -268,7 +268,7 @@ public enum JobMachine {
             if let transition = apply(.sfuParticipantGone, to: &job, now: now) { notes.append(.transition(transition)) }
         case (.sanity, let other):
             if case .unknown(let reason) = other { notes.append(.sanityCheckUnknown(reason)) }
-            lookup.due = now.saturatingAdding(settings.sanityInterval)
+            lookup.due = now.saturatingAdding(settings.sanityInterval.milliseconds)
             current.lookup = lookup
             job = current
         }
