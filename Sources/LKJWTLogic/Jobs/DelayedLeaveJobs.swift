@@ -45,7 +45,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
     public var nowMilliseconds: Int64 { dependencies.clock.now().unixMilliseconds }
 
     /// Called when work became due in this process, so the local scheduler need not wait for its next poll.
-    public func onWork(_ handler: @escaping @Sendable () -> Void) {
+    func onWork(_ handler: @escaping @Sendable () -> Void) {
         wakeHandler.withLock { $0 = handler }
     }
 

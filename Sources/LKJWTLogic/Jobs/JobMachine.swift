@@ -16,7 +16,7 @@ public enum JobMachine {
     /// Longest waiting time and phase-1 lookup window (§8.5).
     static let maximumWait: Int64 = 3_600_000
     /// Largest delay whose nanosecond count fits in 64 bits (§8.8).
-    public static let maximumDelayTimeout: Int64 = 9_223_372_036_854
+    static let maximumDelayTimeout: Int64 = 9_223_372_036_854
 
     public enum WorkKind: String, Sendable {
         case lookup, restart, send
@@ -65,7 +65,7 @@ public enum JobMachine {
     // MARK: Creation
 
     /// A new job in W (§8.8), or the refusal of §8.8 when the delay timeout is out of range.
-    public static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, DelayedLeaveRefusal> {
+    static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, DelayedLeaveRefusal> {
         guard handover.delayTimeout > 0, handover.delayTimeout <= maximumDelayTimeout else {
             return .failure(.invalidDelayTimeout(handover.delayTimeout))
         }
@@ -209,7 +209,7 @@ public enum JobMachine {
     /// now`, so the homeserver has already sent or dropped the event, and no live owner holds a claim on
     /// it. A claimed restart keeps the job whoever holds it: its attempt may have restarted the event
     /// without living to record it, so `restarted_at` may be stale; the takeover finds out (a 404 ends it).
-    public static func isExpired(_ job: DelayedLeaveJob, now: Int64, liveOwners: Set<String>) -> Bool {
+    static func isExpired(_ job: DelayedLeaveJob, now: Int64, liveOwners: Set<String>) -> Bool {
         guard job.delayTimeout > 0 else { return true }
         // Saturating: both numbers come from a stored record.
         let (end, overflow) = job.restartedAt.addingReportingOverflow(job.delayTimeout)

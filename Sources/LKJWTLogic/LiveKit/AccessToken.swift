@@ -7,18 +7,18 @@ public struct AccessToken: Sendable {
     }
 
     /// Clients join for an hour; server API tokens live six hours as LiveKit's SDKs issue them.
-    public static let joinValidity: Duration = .seconds(3600)
-    public static let serverValidity: Duration = .seconds(21600)
+    static let joinValidity: Duration = .seconds(3600)
+    static let serverValidity: Duration = .seconds(21600)
 
     static let encodedHeader = Base64.url(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
 
-    public let issuer: String
+    let issuer: String
     /// Join tokens carry the identity as `sub` and again as `identity`; server tokens carry neither.
     public let identity: String?
     /// Unix seconds, as the claims carry it.
-    public let issuedAt: Int64
-    public let validity: Duration
-    public let grant: VideoGrant
+    let issuedAt: Int64
+    let validity: Duration
+    let grant: VideoGrant
 
     public init(issuer: String, identity: String?, issuedAt: Date, validity: Duration, grant: VideoGrant) {
         self.issuer = issuer

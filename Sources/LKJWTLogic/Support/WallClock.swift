@@ -35,12 +35,12 @@ extension Duration {
 
 extension Date {
     /// Unix milliseconds, rounded down; saturating, since a clock (or a test clock) is outside input too.
-    public var unixMilliseconds: Int64 {
+    var unixMilliseconds: Int64 {
         Int64(saturating: (timeIntervalSince1970 * 1000).rounded(.down))
     }
 
     /// Unix seconds, rounded down; saturating.
-    public var unixSeconds: Int64 {
+    var unixSeconds: Int64 {
         Int64(saturating: timeIntervalSince1970.rounded(.down))
     }
 }
