@@ -111,6 +111,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The adapter's pure parts (serving mode, parameter walk, body reading), through @testable import.
+        .testTarget(
+            name: "lkjwt-fcgiTests",
+            dependencies: ["lkjwt-fcgi", "CFCGI", "LKJWTLogic"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

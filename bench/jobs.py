@@ -60,9 +60,11 @@ from fakes.client_server_api import PREFIX as CS_API_PREFIX  # noqa: E402
 from fakes.client_server_api import FakeClientServerAPI  # noqa: E402
 from fakes.homeserver import FakeHomeserver  # noqa: E402
 from fakes.participants import ParticipantSFU  # noqa: E402
-from jobs_support import (  # noqa: E402
-    MULTIWATCH, JobsStack, Member, RedisJobs, RedisServer, SQLiteJobs, claim_owners, delegate, owner_pid, pid_alive)
+from job_stores import RedisJobs, SQLiteJobs, claim_owners, owner_pid  # noqa: E402
+from redis_client import RedisServer  # noqa: E402
+from scenarios import Member, delegate  # noqa: E402
 from tls import self_signed_certificate  # noqa: E402
+from worker_pool import MULTIWATCH, JobsStack, pid_alive  # noqa: E402
 
 DELAY_TIMEOUT_MS = 5000
 RESTART_PERIOD_MS = DELAY_TIMEOUT_MS * 4 // 5  # contract: restarts at 80 % of the timeout

@@ -20,9 +20,10 @@ import service as lkjwt
 import webhooks
 from processes import wait_until
 from fakes.client_server_api import NOT_FOUND, OK, rate_limited, server_error
-from jobs_support import (ENDPOINTS, LEGACY_SLOT, STORES, Scenario, gaps, job_state, sleep_until, storage_field,
-                          two_worker_stack)
-from jobs_support import cs_api, logs_on_failure, participant_sfu, redis_server, scenario  # noqa: F401 (fixtures)
+from job_fixtures import cs_api, logs_on_failure, participant_sfu, redis_server, scenario  # noqa: F401 (fixtures)
+from job_fixtures import two_worker_stack
+from job_stores import STORES, job_state, storage_field
+from scenarios import ENDPOINTS, LEGACY_SLOT, Scenario, gaps, sleep_until
 
 # Scheduling allowance: the scheduler polls every 50 ms, plus HTTP and a busy two-core machine.
 LATE = 0.4

@@ -14,9 +14,12 @@ import expect
 import http_client
 import matrix_client
 from fakes.client_server_api import rate_limited, slow
-from jobs_support import STORES, JobsStack, Scenario, sleep_until, token_body, two_worker_stack
-from jobs_support import cs_api, logs_on_failure, participant_sfu, redis_server, scenario  # noqa: F401 (fixtures)
+from job_fixtures import cs_api, logs_on_failure, participant_sfu, redis_server, scenario  # noqa: F401 (fixtures)
+from job_fixtures import two_worker_stack
+from job_stores import STORES
 from processes import wait_until
+from scenarios import Scenario, sleep_until, token_body
+from worker_pool import JobsStack
 
 # Scheduling allowance: the scheduler polls every 50 ms, plus HTTP and a busy two-core machine.
 LATE = 0.4

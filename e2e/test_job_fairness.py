@@ -11,8 +11,10 @@ import pytest
 
 import matrix_client
 from fakes.silent import SilentTCPServers
-from jobs_support import JobsStack, Member, Scenario, delegate, gaps, jobs_environment, open_store
-from jobs_support import cs_api, logs_on_failure, participant_sfu, redis_server  # noqa: F401 (fixtures)
+from job_fixtures import cs_api, logs_on_failure, participant_sfu, redis_server  # noqa: F401 (fixtures)
+from job_stores import open_store
+from scenarios import Member, Scenario, delegate, gaps
+from worker_pool import JobsStack, jobs_environment
 
 SILENT_JOBS = 200
 HEALTHY_TIMEOUT_MS = 3000

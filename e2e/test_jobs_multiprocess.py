@@ -17,12 +17,13 @@ from dataclasses import replace
 
 import pytest
 
+from cgi_runner import CGIStack, run_cgi
 from fakes.client_server_api import NOT_FOUND, OK, slow
-from jobs_support import (ENDPOINTS, HEARTBEAT_TIMEOUT_SECONDS, STORES, CGIStack, Delegation,
-                          JobsStack, Scenario, WorkerPool, claim_owners, gaps, job_id, job_state, jobs_environment,
-                          open_store, owner_pid, pid_alive, run_cgi, sleep_until, token_body)
-from jobs_support import cs_api, logs_on_failure, participant_sfu, redis_server  # noqa: F401 (fixtures)
+from job_fixtures import cs_api, logs_on_failure, participant_sfu, redis_server  # noqa: F401 (fixtures)
+from job_stores import HEARTBEAT_TIMEOUT_SECONDS, STORES, claim_owners, job_id, job_state, open_store, owner_pid
 from processes import wait_until
+from scenarios import ENDPOINTS, Delegation, Scenario, gaps, sleep_until, token_body
+from worker_pool import JobsStack, WorkerPool, jobs_environment, pid_alive
 
 LATE = 0.4
 # How long after a SIGKILL a request the killed worker had already written may still arrive.

@@ -17,7 +17,7 @@ final class FastCGIServer: Sendable {
     /// In-flight requests get this long to finish after SIGTERM.
     static let drainTimeout: Duration = .seconds(30)
     /// CGI parameters the service reads; the web server sends about two dozen more.
-    private static let wantedParameters: [String] = [
+    static let wantedParameters: [String] = [
         "REQUEST_METHOD=", "SCRIPT_NAME=", "PATH_INFO=", "REQUEST_URI=", "CONTENT_LENGTH=", "REMOTE_ADDR=", "REMOTE_PORT=", "HTTP_",
     ]
 

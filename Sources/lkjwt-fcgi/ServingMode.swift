@@ -11,7 +11,12 @@ enum ServingMode: Equatable {
     case ownSocket
 
     static func detect(environment: [String: String]) -> ServingMode {
-        if let pid = environment["LISTEN_PID"].flatMap(Int32.init), pid == getpid(),
+        detect(environment: environment, processID: getpid(), isListeningSocket: isListeningSocket)
+    }
+
+    /// The rule itself, with this process's ID and the socket check passed in so tests can choose them.
+    static func detect(environment: [String: String], processID: pid_t, isListeningSocket: (Int32) -> Bool) -> ServingMode {
+        if let pid = environment["LISTEN_PID"].flatMap(Int32.init), pid == processID,
             let count = environment["LISTEN_FDS"].flatMap(Int.init), count >= 1
         {
             return .inheritedSocket(fileDescriptor: 3, origin: "fd3")

@@ -28,6 +28,8 @@ struct AuthorizationServiceTests {
     struct Harness {
         let http: ScriptedHTTPClient
         let service: AuthorizationService
+        /// Everything the service logged, down to debug.
+        let log = RecordingLogHandler()
 
         init(sfuStatus: Int = 200, delegation: (any DelayedLeaveDelegation)? = nil, canUpdateOwnMetadata: Bool = false) {
             http = ScriptedHTTPClient { request throws(OutboundError) in
@@ -49,7 +51,7 @@ struct AuthorizationServiceTests {
                 dependencies: .init(
                     http: http, clock: FixedClock(), srv: TableSRVResolver([:]), random: FixedRandomSource(byte: 0), delegation: delegation,
                     addressRules: .unrestricted),
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+                logger: log.logger)
         }
 
         func post(_ path: String, _ body: String) -> Response {

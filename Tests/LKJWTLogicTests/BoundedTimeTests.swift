@@ -50,17 +50,22 @@ struct BoundedTimeTests {
     }
 
     @Test func aWaiterGetsTheResultThatArrivesBeforeItsDeadline() {
-        let cache = ExpiringCache<Int>(clock: MovableClock())
+        let clock = MovableClock()
+        let cache = ExpiringCache<Int>(clock: clock)
         let computing = Semaphore()
+        let waiterArrived = Semaphore()
         let first = Thread {
             _ = cache.value(for: "k", deadline: Deadline(after: .seconds(30))) {
                 computing.signal()
-                usleep(100_000)
+                // The waiter reads the clock under the cache's lock just before it finds this
+                // computation in flight; finishing needs that lock, so it lands after the waiter joined.
+                waiterArrived.wait(timeout: .seconds(30))
                 // Not kept: only the waiter's share of this very computation is tested.
                 return (7, nil)
             }
         }
         computing.wait(timeout: .milliseconds(5_000))
+        clock.signalNextRead(waiterArrived)
         #expect(cache.value(for: "k", deadline: Deadline(after: .seconds(10))) { (8, nil) } == 7)
         first.join()
     }

@@ -77,30 +77,52 @@ final class TableSRVResolver: SRVResolver {
     var lookups: [String] { counter.withLock { $0 } }
 }
 
-/// The time of day, for tests whose scheduler threads wait on real time.
-struct RealTimeClock: WallClock {
-    func now() -> Date { Date() }
-}
-
-/// Swift's generator: job IDs made within one microsecond must still differ.
-struct GeneratorRandomSource: RandomSource {
-    func bytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in generator.next() }
-    }
-}
-
 /// A clock tests can move.
 final class MovableClock: WallClock {
     private let current: Mutex<Date>
+    private let nextRead = NextRead()
     init(_ seconds: Double = 1_700_000_000) { current = Mutex(Date(timeIntervalSince1970: seconds)) }
-    func now() -> Date { current.withLock { $0 } }
+    func now() -> Date {
+        nextRead.happened()
+        return current.withLock { $0 }
+    }
     func advance(seconds: Double) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+    /// Signals `semaphore` at the next read of the clock (see `NextRead`).
+    func signalNextRead(_ semaphore: Semaphore) { nextRead.arm(semaphore) }
 }
 
 /// A monotonic clock tests move by hand.
 final class ManualMonotonicClock: MonotonicClock {
     private let current = Mutex(ContinuousClock.now)
-    func now() -> ContinuousClock.Instant { current.withLock { $0 } }
+    private let nextRead = NextRead()
+    func now() -> ContinuousClock.Instant {
+        nextRead.happened()
+        return current.withLock { $0 }
+    }
     func advance(_ duration: Duration) { current.withLock { $0 = $0.advanced(by: duration) } }
+    /// Signals `semaphore` at the next read of the clock (see `NextRead`).
+    func signalNextRead(_ semaphore: Semaphore) { nextRead.arm(semaphore) }
+}
+
+/// A test's cue that another thread has reached the code that reads the clock (a cache lookup, an
+/// admission decision), so that what must happen after that can wait for it instead of sleeping.
+final class NextRead: Sendable {
+    private let armed = Mutex<Semaphore?>(nil)
+    func arm(_ semaphore: Semaphore) { armed.withLock { $0 = semaphore } }
+    func happened() { armed.withLock { $0.take() }?.signal() }
+}
+
+/// Other bytes at every draw (a counter), the same from run to run: job IDs and owners differ
+/// without the system generator.
+final class CountingRandomSource: RandomSource {
+    private let drawn = Mutex<UInt64>(0)
+
+    func bytes(_ count: Int) -> [UInt8] {
+        drawn.withLock { drawn in
+            (0..<count).map { _ in
+                drawn &+= 1
+                return UInt8(truncatingIfNeeded: (drawn &* 0x9E37_79B9_7F4A_7C15) >> 56)
+            }
+        }
+    }
 }

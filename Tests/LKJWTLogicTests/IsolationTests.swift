@@ -56,10 +56,13 @@ struct IsolationTests {
     }
 
     @Test func aBurstForANewServerWaitsForItsFirstAnswerInsteadOfBeingRefused() {
-        let (admission, _) = Self.admission(total: 1, grace: .seconds(5))
+        let (admission, clock) = Self.admission(total: 1, grace: .seconds(5))
         #expect(admission.admit("new.example", deadline: Self.deadline) == .admitted)
+        // The answer comes once the burst's request is deciding (it reads the clock first).
+        let deciding = Semaphore()
+        clock.signalNextRead(deciding)
         let answered = Thread {
-            usleep(100_000)
+            deciding.wait(timeout: .seconds(30))
             admission.finish("new.example", decision: .admitted, answered: true)
         }
         let started = ContinuousClock.now
@@ -118,11 +121,13 @@ struct IsolationTests {
     }
 
     @Test func aBusyKnownServerWaitsBrieflyForAPlace() {
-        let (admission, _) = Self.admission(total: 4, perDestination: 1, grace: .seconds(5))
+        let (admission, clock) = Self.admission(total: 4, perDestination: 1, grace: .seconds(5))
         admission.finish("busy.example", decision: .known, answered: true)
         #expect(admission.admit("busy.example", deadline: Self.deadline) == .known)
+        let deciding = Semaphore()
+        clock.signalNextRead(deciding)
         let done = Thread {
-            usleep(50_000)
+            deciding.wait(timeout: .seconds(30))
             admission.finish("busy.example", decision: .known, answered: true)
         }
         #expect(admission.admit("busy.example", deadline: Self.deadline) == .known)

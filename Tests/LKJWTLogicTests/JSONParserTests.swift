@@ -38,7 +38,14 @@ struct JSONParserTests {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(deep) }
         let allowed = String(repeating: "[", count: JSONParser.maximumDepth) + String(repeating: "]", count: JSONParser.maximumDepth)
-        _ = try JSONParser.parse(allowed)
+        var value = try JSONParser.parse(allowed)
+        var depth = 0
+        while case .array(let items) = value {
+            depth += 1
+            guard let inner = items.first else { break }
+            value = inner
+        }
+        #expect(depth == JSONParser.maximumDepth)
     }
 
     @Test func serialisationRoundTrips() throws {

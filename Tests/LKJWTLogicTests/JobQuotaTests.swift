@@ -14,13 +14,19 @@ struct JobQuotaTests {
 
     @Test func theThirtyThirdJobOfAUserIsRefusedAndReplacementsStillWork() throws {
         let store = InMemoryJobStore()
-        let (jobs, _) = DelayedLeaveJobsTests.subsystem(DelayedLeaveJobsTests.World(), store: store)
+        let world = DelayedLeaveJobsTests.World()
+        let (jobs, _) = DelayedLeaveJobsTests.subsystem(world, store: store)
         let quota = JobQuota.standard(serverAdmittedByWildcard: false)
         for index in 0..<32 {
             #expect(jobs.accept(Self.handover(owner: "@alice:example.org", index: index, quota: quota)) == nil)
         }
         #expect(jobs.accept(Self.handover(owner: "@alice:example.org", index: 32, quota: quota)) == .tooManyDelayedLeaveEvents)
         #expect(try store.allRecords().count == 32, "no job written")
+        let refused = try world.log.entry("Too many delayed leave events")
+        #expect(refused.level == .warning)
+        #expect(refused.metadata["matrixId"] == "@alice:example.org")
+        #expect(refused.metadata["cap"] == "user")
+        #expect(refused.metadata["limit"] == "32")
         // The same member again replaces its job; another user is not affected.
         #expect(jobs.accept(Self.handover(owner: "@alice:example.org", index: 5, quota: quota)) == nil)
         #expect(jobs.accept(Self.handover(owner: "@bob:example.org", index: 0, quota: quota)) == nil)

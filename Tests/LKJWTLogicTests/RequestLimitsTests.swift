@@ -1,6 +1,5 @@
 import LKJWTTestSupport
 import Logging
-import Synchronization
 import Testing
 
 @testable import LKJWTLogic
@@ -82,7 +81,7 @@ struct RequestLimitsTests {
 
     /// A homeserver answering with an enormous user ID cannot write it into the log whole.
     @Test func remoteTextsAreCutInTheLog() {
-        let records = LogRecords()
+        let records = RecordingLogHandler()
         let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(200, #"{"sub":"@\#(String(repeating: "z", count: 5000)):elsewhere.example"}"#) }
         let service = AuthorizationService(
             configuration: Configuration(liveKitURL: "wss://sfu.example.com", apiKey: "k", apiSecret: "s"),
@@ -93,31 +92,4 @@ struct RequestLimitsTests {
         #expect(values.contains { $0.contains("zzzz") }, "the reason is logged")
         #expect(values.allSatisfy { $0.utf8.count <= 255 })
     }
-}
-
-/// Keeps every log record, for tests that look at what was logged.
-struct LogRecords: LogHandler {
-    struct Entry: Sendable {
-        let message: String
-        let metadata: Logger.Metadata
-    }
-
-    private final class Storage: Sendable {
-        let entries = Mutex<[Entry]>([])
-    }
-
-    private let storage = Storage()
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        storage.entries.withLock { $0.append(Entry(message: "\(event.message)", metadata: metadata.merging(event.metadata ?? [:]) { $1 })) }
-    }
-
-    var entries: [Entry] { storage.entries.withLock { $0 } }
 }

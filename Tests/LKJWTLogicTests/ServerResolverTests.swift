@@ -34,6 +34,11 @@ struct ServerResolverTests {
             try resolver.resolve(try #require(ServerName.parse(name)), deadline: Deadline(after: .seconds(10)))
         }
 
+        /// Where the resolution says to connect, "host:port" per target.
+        func connect(_ name: String) throws -> [String] {
+            try resolve(name).map { "\($0.connectHost):\($0.connectPort)" }
+        }
+
         var wellKnownFetches: Int { http.requests(containing: "/.well-known/matrix/server").count }
     }
 
@@ -131,15 +136,15 @@ struct ServerResolverTests {
 
     @Test func explicitPortsAndLiteralsNeverAskForWellKnownOrSRV() throws {
         let fixture = Fixture(World())
-        _ = try fixture.resolve("example.org:8448")
-        _ = try fixture.resolve("127.0.0.1")
+        #expect(try fixture.connect("example.org:8448") == ["example.org:8448"])
+        #expect(try fixture.connect("127.0.0.1") == ["127.0.0.1:8448"])
         #expect(fixture.http.requests.isEmpty)
         #expect(fixture.dns.lookups.isEmpty)
     }
 
     @Test func wellKnownRequestFollowsTheSpec() throws {
         let fixture = Fixture(World(wellKnown: ["example.org": Self.delegation("m.example.org")]))
-        _ = try fixture.resolve("example.org")
+        #expect(try fixture.connect("example.org") == ["m.example.org:8448"])
         #expect(fixture.http.requests.first?.url == "https://example.org/.well-known/matrix/server")
         #expect(fixture.dns.lookups == ["_matrix-fed._tcp.m.example.org", "_matrix._tcp.m.example.org"])
     }
@@ -148,16 +153,16 @@ struct ServerResolverTests {
         let fixture = Fixture(World(
             wellKnown: ["example.org": Self.delegation("m.example.org")],
             srv: ["_matrix-fed._tcp.m.example.org": .records([SRVRecord(priority: 0, weight: 0, port: 443, target: "fed.example.org")], ttl: 600)]))
-        for _ in 0..<100 { _ = try fixture.resolve("example.org") }
+        for _ in 0..<100 { #expect(try fixture.connect("example.org") == ["fed.example.org:443"]) }
         #expect(fixture.wellKnownFetches == 1)
         #expect(fixture.dns.lookups.count == 1)
         // The SRV TTL runs out before the well-known's default day.
         fixture.clock.advance(seconds: 601)
-        _ = try fixture.resolve("example.org")
+        #expect(try fixture.connect("example.org") == ["fed.example.org:443"])
         #expect(fixture.wellKnownFetches == 1)
         #expect(fixture.dns.lookups.count == 2)
         fixture.clock.advance(seconds: 24 * 3600)
-        _ = try fixture.resolve("example.org")
+        #expect(try fixture.connect("example.org") == ["fed.example.org:443"])
         #expect(fixture.wellKnownFetches == 2)
     }
 
@@ -172,16 +177,17 @@ struct ServerResolverTests {
 
     @Test func failuresAreCachedForAnHourAndUnreachableServersForLess() throws {
         let missing = Fixture(World(wellKnown: ["example.org": .json(404, "")]))
-        _ = try missing.resolve("example.org")
+        // No delegation: the server name itself on the default port, remembered like any answer.
+        #expect(try missing.connect("example.org") == ["example.org:8448"])
         missing.clock.advance(seconds: 3599)
-        _ = try missing.resolve("example.org")
+        #expect(try missing.connect("example.org") == ["example.org:8448"])
         #expect(missing.wellKnownFetches == 1)
         missing.clock.advance(seconds: 2)
         _ = try missing.resolve("example.org")
         #expect(missing.wellKnownFetches == 2)
 
         let unreachable = Fixture(World())
-        _ = try unreachable.resolve("example.org")
+        #expect(try unreachable.connect("example.org") == ["example.org:8448"])
         unreachable.clock.advance(seconds: 121)
         _ = try unreachable.resolve("example.org")
         #expect(unreachable.wellKnownFetches == 2)
@@ -191,9 +197,9 @@ struct ServerResolverTests {
         let fixture = Fixture(World(
             wellKnown: ["example.org": Self.delegation("m.example.org")],
             srv: ["_matrix-fed._tcp.m.example.org": .records([SRVRecord(priority: 0, weight: 0, port: 443, target: "fed.example.org")], ttl: 600)]))
-        _ = try fixture.resolve("example.org")
+        #expect(try fixture.connect("example.org") == ["fed.example.org:443"])
         fixture.resolver.forget(try #require(ServerName.parse("example.org")))
-        _ = try fixture.resolve("example.org")
+        #expect(try fixture.connect("example.org") == ["fed.example.org:443"])
         #expect(fixture.wellKnownFetches == 2)
         #expect(fixture.dns.lookups.count == 2)
     }
