@@ -19,9 +19,9 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        // Headers only: libcurl is loaded on first use (LKJWTLogic/HTTP/CurlLibrary.swift), not linked.
         .systemLibrary(
             name: "CCurl",
-            pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .systemLibrary(
@@ -61,7 +61,10 @@ let package = Package(
                 "LKJWTLogic",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // The Swift runtime and FoundationEssentials linked in: as shared libraries their loading
+            // and symbol binding cost each plain CGI request several milliseconds (bench/bench.py).
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCShims", "-l_FoundationCollections"])]
         ),
         .executableTarget(
             name: "lkjwt-fuzz",

@@ -17,9 +17,9 @@ final class FastCGIServer: Sendable {
     /// In-flight requests get this long to finish after SIGTERM.
     static let drainTimeout: Duration = .seconds(30)
     /// CGI parameters the service reads; the web server sends about two dozen more.
-    private static let wantedParameters: [String] = [
+    private static let wantedParameters = ProcessEnvironment.NamePrefixes([
         "REQUEST_METHOD=", "SCRIPT_NAME=", "PATH_INFO=", "REQUEST_URI=", "CONTENT_LENGTH=", "REMOTE_ADDR=", "REMOTE_PORT=", "HTTP_",
-    ]
+    ])
 
     private let listenFD: Int32
     private let service: AuthorizationService
@@ -106,7 +106,7 @@ final class FastCGIServer: Sendable {
 
     private func handle(_ fcgiRequest: inout FCGX_Request) {
         let deadline = Deadline(after: Request.bodyTimeout)
-        let parameters = ProcessEnvironment.variables(fcgiRequest.envp, prefixes: FastCGIServer.wantedParameters)
+        let parameters = ProcessEnvironment.variables(fcgiRequest.envp, selecting: FastCGIServer.wantedParameters)
         let body = FastCGIServer.readBody(
             fcgiRequest.in, connection: fcgiRequest.ipcFd, contentLength: parameters["CONTENT_LENGTH"], deadline: deadline)
         let request = Request(cgiParameters: parameters, body: body)

@@ -10,17 +10,20 @@ public final class AuthorizationService: Sendable {
         public var delegation: (any DelayedLeaveDelegation)?
         /// nil: no budget for servers not known to answer (tests, CGI: one request per process).
         public var admission: DestinationAdmission?
+        /// The composition root passes the client it shares with the jobs; nil: one over `http`.
+        public var roomService: RoomServiceClient?
 
         public init(
             http: any HTTPClient, clock: any WallClock = SystemWallClock(), srv: any SRVResolver = SystemSRVResolver(),
             random: any RandomSource = SystemRandomSource(), delegation: (any DelayedLeaveDelegation)? = nil,
-            addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil
+            addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil, roomService: RoomServiceClient? = nil
         ) {
             self.http = http
             self.clock = clock
             self.resolver = ServerResolver(http: http, srv: srv, clock: clock, random: random, addressRules: addressRules)
             self.delegation = delegation
             self.admission = admission
+            self.roomService = roomService
         }
     }
 
@@ -36,7 +39,7 @@ public final class AuthorizationService: Sendable {
         self.configuration = configuration
         self.clock = dependencies.clock
         self.verifier = OpenIDVerifier(resolver: dependencies.resolver, http: dependencies.http, admission: dependencies.admission)
-        self.roomService = RoomServiceClient(
+        self.roomService = dependencies.roomService ?? RoomServiceClient(
             liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret,
             http: dependencies.http, clock: dependencies.clock)
         self.delegation = dependencies.delegation

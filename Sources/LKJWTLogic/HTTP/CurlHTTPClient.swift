@@ -13,9 +13,9 @@ public final class CurlHTTPClient: HTTPClient {
     /// (the operator's destinations, exempt servers) opened to an address the policy blocks.
     private let idleHandles = Mutex<[Bool: [EasyHandle]]>([:])
 
-    /// Call once at start-up, before threads exist (curl_global_init is not thread-safe everywhere).
+    /// libcurl is loaded and initialised on first use (`CurlLibrary`); long-running processes load it
+    /// at start-up, before their threads.
     public init(tls: TLSSettings, logger: Logger) {
-        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         self.tls = tls
         self.logger = logger
     }
