@@ -118,6 +118,8 @@ struct Launcher {
             }
         })
         CGIResponder.respond(environment: environment, service: service)
+        // The process ends with its one request: tearing the object graph down would only cost time.
+        exit(0)
     }
 
     private func serve(listenFD: Int32, service: AuthorizationService, jobs: DelayedLeaveJobs, scheduler: JobScheduler) {
