@@ -21,37 +21,22 @@ struct Launcher {
         // The stop signals have been blocked since start-up (LKJWTCommand.run); no thread may run yet
         // with them unblocked.
         assert(ProcessSignals.stopSignalsBlocked)
-        if role == .responder(.cgi) {
-            respondToCGIRequest()
-            return
-        }
-        // Long-running: libcurl is loaded now, before any thread, and a missing one stops the start.
-        do {
-            try CurlLibrary.load()
-        } catch {
-            ProcessEnvironment.printError(error.description)
-            throw ExitCode(1)
-        }
-        let store: any JobStore
-        do {
-            store = try configuration.jobStore.open()
-        } catch {
-            ProcessEnvironment.printError(error.message)
-            throw ExitCode(1)
-        }
-        let (service, jobs) = compose(store: store)
-        let scheduler = JobScheduler(jobs: jobs, logger: logger)
         switch role {
+        case .responder(.cgi):
+            respondToCGIRequest()
         case .jobRunner:
-            logStart(listen: "jobs", store: store)
-            startScheduler(scheduler)
+            let process = try LongRunning(self)
+            logStart(listen: "jobs", store: process.store)
+            startScheduler(process.scheduler)
             let received = ProcessSignals.waitForStop()
             logger.info("Shutting down", metadata: ["signal": "\(received)"])
-            scheduler.stop()
+            process.scheduler.stop()
         case .responder(.inheritedSocket(let fileDescriptor, let origin)):
-            logStart(listen: origin, store: store)
-            serve(listenFD: fileDescriptor, service: service, jobs: jobs, scheduler: scheduler)
+            let process = try LongRunning(self)
+            logStart(listen: origin, store: process.store)
+            serve(listenFD: fileDescriptor, process)
         case .responder(.ownSocket):
+            let process = try LongRunning(self)
             let listenFD: Int32
             do {
                 listenFD = try ListenSocket.open(configuration.listenAddress, group: configuration.socketGroup)
@@ -59,17 +44,41 @@ struct Launcher {
                 ProcessEnvironment.printError(ConfigurationError.cannotListen(address: configuration.listenAddress.description, detail: error.description).message)
                 throw ExitCode(1)
             }
-            logStart(listen: configuration.listenAddress.description, store: store)
+            logStart(listen: configuration.listenAddress.description, store: process.store)
             if let exposure = configuration.listenAddress.exposureNotice {
                 logger.log(level: exposure.level, "\(exposure.message)", metadata: exposure.loggerMetadata)
             }
             if configuration.socketGroup != nil, case .tcp = configuration.listenAddress {
                 logger.warning("LIVEKIT_JWT_SOCKET_GROUP applies to a unix socket only; ignored for a TCP listen address")
             }
-            serve(listenFD: listenFD, service: service, jobs: jobs, scheduler: scheduler)
+            serve(listenFD: listenFD, process)
             if case .unix(let path) = configuration.listenAddress { unlink(path) }
-        case .responder(.cgi):
-            preconditionFailure("answered above")
+        }
+    }
+
+    /// What a long-running process (FastCGI responder or job runner) sets up before its threads:
+    /// libcurl loaded (a missing one stops the start), the job store opened, the service composed.
+    private struct LongRunning {
+        let store: any JobStore
+        let service: AuthorizationService
+        let jobs: DelayedLeaveJobs
+        let scheduler: JobScheduler
+
+        init(_ launcher: Launcher) throws {
+            do {
+                try CurlLibrary.load()
+            } catch {
+                ProcessEnvironment.printError(error.description)
+                throw ExitCode(1)
+            }
+            do {
+                store = try launcher.configuration.jobStore.open()
+            } catch {
+                ProcessEnvironment.printError(error.message)
+                throw ExitCode(1)
+            }
+            (service, jobs) = launcher.compose(store: store)
+            scheduler = JobScheduler(jobs: jobs, logger: launcher.logger)
         }
     }
 
@@ -122,10 +131,11 @@ struct Launcher {
         exit(0)
     }
 
-    private func serve(listenFD: Int32, service: AuthorizationService, jobs: DelayedLeaveJobs, scheduler: JobScheduler) {
-        startScheduler(scheduler)
-        FastCGIServer(listenFD: listenFD, threadCount: threads, service: service, logger: logger, onShutdown: jobs.beginShutdown).serve()
-        scheduler.stop()
+    private func serve(listenFD: Int32, _ process: LongRunning) {
+        startScheduler(process.scheduler)
+        FastCGIServer(listenFD: listenFD, threadCount: threads, service: process.service, logger: logger, onShutdown: process.jobs.beginShutdown)
+            .serve()
+        process.scheduler.stop()
     }
 
     /// Recovery before the first claim, so a cold start never races its own scheduler (§1.4 step 5).

@@ -35,6 +35,8 @@ enum ProcessEnvironment {
 
     static func variables(_ array: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, selecting prefixes: NamePrefixes?) -> [String: String] {
         var result: [String: String] = [:]
+        // Room for a request's parameters from the start, instead of growing (and rehashing) four times.
+        if prefixes != nil { result.reserveCapacity(16) }
         guard var cursor = array else { return result }
         while let entry = cursor.pointee {
             cursor += 1
