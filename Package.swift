@@ -19,7 +19,7 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
-        // Headers only: libcurl is loaded on first use (LKJWTLogic/HTTP/CurlLibrary.swift), not linked.
+        // Headers only: libcurl is loaded on first use (LKJWTSystem/HTTP/CurlLibrary.swift), not linked.
         .systemLibrary(
             name: "CCurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
@@ -43,9 +43,21 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        // Behaviour: endpoints, access policy, tokens, the job state machine, and the protocols for
+        // I/O. No C library but libcrypto, so its unit tests need no libcurl, libresolv, SQLite or hiredis.
         .target(
             name: "LKJWTLogic",
             dependencies: [
+                "CCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The implementations of LKJWTLogic's I/O protocols over the C libraries, the system clocks
+        // and randomness.
+        .target(
+            name: "LKJWTSystem",
+            dependencies: [
+                "LKJWTLogic",
                 "CCurl",
                 "CCrypto",
                 "CResolv",
@@ -54,11 +66,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The FastCGI/CGI adapter and the one composition root.
         .executableTarget(
             name: "lkjwt-fcgi",
             dependencies: [
                 "CFCGI",
                 "LKJWTLogic",
+                "LKJWTSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -70,12 +84,29 @@ let package = Package(
             name: "lkjwt-fuzz",
             dependencies: [
                 "LKJWTLogic",
+                "LKJWTSystem",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Test code shared by the test targets of both layers: the job store conformance suite.
+        .target(
+            name: "LKJWTTestSupport",
+            dependencies: ["LKJWTLogic"],
+            path: "Tests/LKJWTTestSupport"
+        ),
         .testTarget(
             name: "LKJWTLogicTests",
-            dependencies: ["LKJWTLogic"]
+            dependencies: ["LKJWTLogic", "LKJWTTestSupport"]
+        ),
+        .testTarget(
+            name: "LKJWTSystemTests",
+            dependencies: [
+                "LKJWTSystem",
+                "LKJWTLogic",
+                "LKJWTTestSupport",
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

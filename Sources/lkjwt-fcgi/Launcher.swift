@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import LKJWTLogic
+import LKJWTSystem
 import Logging
 
 /// Wires the logic to the transport the process was started with (contract §1.3, §1.4).
@@ -103,8 +104,8 @@ struct Launcher {
             logger: logger)
         let service = AuthorizationService(
             configuration: configuration, dependencies: .init(
-                http: http, clock: clock, random: random, delegation: jobs, addressRules: addressRules,
-                admission: DestinationAdmission(limits: .init(threads: threads)), roomService: roomService),
+                http: http, clock: clock, srv: SystemSRVResolver(), random: random, delegation: jobs, addressRules: addressRules,
+                admission: DestinationAdmission(limits: .init(threads: threads), clock: SystemMonotonicClock()), roomService: roomService),
             logger: logger)
         return (service, jobs)
     }

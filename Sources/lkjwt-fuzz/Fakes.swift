@@ -15,6 +15,9 @@ struct ScriptedHTTPClient: HTTPClient {
     func send(_ request: OutboundRequest) throws(OutboundError) -> OutboundResponse {
         script(request)
     }
+
+    /// Every URL is sendable: the script answers whatever is asked.
+    func unusableURL(_ url: String) -> String? { nil }
 }
 
 /// SRV answers fixed per input.

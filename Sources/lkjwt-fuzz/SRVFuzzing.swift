@@ -1,4 +1,5 @@
 import LKJWTLogic
+import LKJWTSystem
 
 /// Raw DNS answers to `_matrix-fed._tcp` SRV queries (what `res_nquery` returns), then the targets
 /// server discovery makes of the records (§5.3).

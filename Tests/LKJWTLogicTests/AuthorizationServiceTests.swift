@@ -1,3 +1,4 @@
+import LKJWTTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -45,7 +46,9 @@ struct AuthorizationServiceTests {
                 accessPolicy: .servers([AuthorizationServiceTests.fullServer]))
             service = AuthorizationService(
                 configuration: configuration,
-                dependencies: .init(http: http, clock: FixedClock(), delegation: delegation, addressRules: .unrestricted),
+                dependencies: .init(
+                    http: http, clock: FixedClock(), srv: TableSRVResolver([:]), random: FixedRandomSource(byte: 0), delegation: delegation,
+                    addressRules: .unrestricted),
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         }
 

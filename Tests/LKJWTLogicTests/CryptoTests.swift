@@ -36,14 +36,6 @@ struct CryptoTests {
         #expect(Base64.decodeURL("+/8") == nil)
         #expect(Base64.decodeURL("abcde") == nil)
     }
-
-    @Test func randomBytesHaveTheRequestedLengthAndVary() {
-        let random = SystemRandomSource()
-        #expect(random.bytes(16).count == 16)
-        #expect(random.bytes(16) != random.bytes(16))
-        let unit = random.unitInterval()
-        #expect(unit >= 0 && unit < 1)
-    }
 }
 
 extension String {

@@ -42,10 +42,11 @@ struct DelayedLeaveJobsTests {
         let jobs = DelayedLeaveJobs(
             dependencies: .init(
                 store: store,
-                clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(["example.org": "http://hs.test"]), http: world.http),
-                roomService: RoomServiceClient(liveKitURL: "ws://sfu.test", apiKey: "k", apiSecret: "s", http: world.http, clock: SystemWallClock()),
-                delayedEvents: DelayedEventClient(http: world.http, clock: SystemWallClock()),
-                clock: SystemWallClock(), random: SystemRandomSource()),
+                clientServerAPI: ClientServerAPIResolver(
+                    overrides: CSAPIURLOverrides(["example.org": "http://hs.test"]), http: world.http, clock: RealTimeClock()),
+                roomService: RoomServiceClient(liveKitURL: "ws://sfu.test", apiKey: "k", apiSecret: "s", http: world.http, clock: RealTimeClock()),
+                delayedEvents: DelayedEventClient(http: world.http, clock: RealTimeClock()),
+                clock: RealTimeClock(), random: GeneratorRandomSource()),
             settings: JobMachine.Settings(sanityInterval: 0), logger: logger)
         return (jobs, JobScheduler(jobs: jobs, executors: 2, logger: logger))
     }

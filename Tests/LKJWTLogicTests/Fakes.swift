@@ -37,6 +37,10 @@ final class ScriptedHTTPClient: HTTPClient {
         return try script(request)
     }
 
+    /// Every URL is sendable: the script answers whatever is asked; the real client's checks of
+    /// a URL's form are tested with it (CurlHTTPClientTests).
+    func unusableURL(_ url: String) -> String? { nil }
+
     var requests: [RecordedRequest] { recorded.withLock { $0 } }
 
     func requests(containing fragment: String) -> [RecordedRequest] {
@@ -73,10 +77,17 @@ final class TableSRVResolver: SRVResolver {
     var lookups: [String] { counter.withLock { $0 } }
 }
 
-/// Always the same draw, so weighted SRV ordering is repeatable.
-struct FixedRandomSource: RandomSource {
-    let byte: UInt8
-    func bytes(_ count: Int) -> [UInt8] { [UInt8](repeating: byte, count: count) }
+/// The time of day, for tests whose scheduler threads wait on real time.
+struct RealTimeClock: WallClock {
+    func now() -> Date { Date() }
+}
+
+/// Swift's generator: job IDs made within one microsecond must still differ.
+struct GeneratorRandomSource: RandomSource {
+    func bytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in generator.next() }
+    }
 }
 
 /// A clock tests can move.

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import LKJWTTestSupport
 import Testing
 
 @testable import LKJWTLogic
@@ -132,7 +133,7 @@ struct IsolationTests {
         let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(200, #"{"sub":"@alice:127.0.0.9"}"#) }
         let (admission, _) = Self.admission(total: 1)
         let verifier = OpenIDVerifier(
-            resolver: ServerResolver(http: http, srv: TableSRVResolver([:])), http: http, admission: admission)
+            resolver: ServerResolver(http: http, srv: TableSRVResolver([:]), clock: FixedClock(), random: FixedRandomSource(byte: 0)), http: http, admission: admission)
         #expect(admission.admit("127.0.0.2", deadline: Self.deadline) == .admitted)
         guard case .refused = verifier.verify(accessToken: "t", serverName: "127.0.0.9") else {
             Issue.record("verification over budget was not refused")

@@ -1,3 +1,4 @@
+import LKJWTTestSupport
 import Testing
 
 @testable import LKJWTLogic

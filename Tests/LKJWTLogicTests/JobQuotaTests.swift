@@ -1,3 +1,4 @@
+import LKJWTTestSupport
 import Logging
 import Testing
 
@@ -53,7 +54,9 @@ struct JobQuotaTests {
         }
         let service = AuthorizationService(
             configuration: Configuration(liveKitURL: "wss://sfu.example.com", apiKey: "k", apiSecret: "s", accessPolicy: policy),
-            dependencies: .init(http: http, clock: FixedClock(), delegation: delegation, addressRules: .unrestricted),
+            dependencies: .init(
+                http: http, clock: FixedClock(), srv: TableSRVResolver([:]), random: FixedRandomSource(byte: 0), delegation: delegation,
+                addressRules: .unrestricted),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         for path in ["/get_token", "/delegate_delayed_leave"] {
             let body = AuthorizationServiceTests.tokenBody(extra: #","delay_id":"syd_1","delay_timeout":8000"#)

@@ -1,3 +1,4 @@
+import LKJWTTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -85,7 +86,7 @@ struct RequestLimitsTests {
         let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(200, #"{"sub":"@\#(String(repeating: "z", count: 5000)):elsewhere.example"}"#) }
         let service = AuthorizationService(
             configuration: Configuration(liveKitURL: "wss://sfu.example.com", apiKey: "k", apiSecret: "s"),
-            dependencies: .init(http: http, clock: FixedClock(), addressRules: .unrestricted), logger: Logger(label: "test", factory: { _ in records }))
+            dependencies: .init(http: http, clock: FixedClock(), srv: TableSRVResolver([:]), random: FixedRandomSource(byte: 0), addressRules: .unrestricted), logger: Logger(label: "test", factory: { _ in records }))
         let response = service.respond(to: Request(method: "POST", path: "/get_token", body: .bytes(Array(AuthorizationServiceTests.tokenBody().utf8))))
         #expect(response.status == 401)
         let values = records.entries.flatMap { $0.metadata.values.map { "\($0)" } }

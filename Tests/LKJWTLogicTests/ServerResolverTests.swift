@@ -1,5 +1,6 @@
-import Glibc
 import FoundationEssentials
+import Glibc
+import LKJWTTestSupport
 import Synchronization
 import Testing
 
@@ -234,38 +235,5 @@ struct ServerResolverTests {
         ]
         #expect(SRVOrdering.order(records, random: FixedRandomSource(byte: 0)).map(\.target) == ["first", "zero", "ten"])
         #expect(SRVOrdering.order(records, random: FixedRandomSource(byte: 0xFF)).map(\.target) == ["first", "ten", "zero"])
-    }
-}
-
-/// Runs a closure on many threads at once.
-enum DispatchApply {
-    static func concurrentPerform(iterations: Int, _ body: @escaping @Sendable (Int) -> Void) {
-        var threads: [Thread] = []
-        for index in 0..<iterations {
-            threads.append(Thread { body(index) })
-        }
-        threads.forEach { $0.join() }
-    }
-}
-
-/// A bare pthread, since tests must exercise the same blocking-thread model as the service.
-final class Thread {
-    private var handle = pthread_t()
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        pthread_create(&handle, nil, { context in
-            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, box)
-    }
-
-    func join() {
-        pthread_join(handle, nil)
-    }
-
-    private final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import LKJWTTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -282,7 +283,7 @@ struct UntrustedNumbersTests {
         let service = AuthorizationService(
             configuration: Configuration(
                 liveKitURL: "wss://sfu.example.com", apiKey: "devkey", apiSecret: "devsecret", accessPolicy: .servers(["full.example.com:8448"])),
-            dependencies: .init(http: http, clock: clock, addressRules: .unrestricted),
+            dependencies: .init(http: http, clock: clock, srv: TableSRVResolver([:]), random: FixedRandomSource(byte: 0), addressRules: .unrestricted),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let response = service.respond(to: Request(
             method: "POST", path: "/get_token", body: .bytes(Array(AuthorizationServiceTests.tokenBody().utf8)), remoteAddress: "127.0.0.1"))

@@ -74,7 +74,7 @@ public final class DestinationAdmission: Sendable {
     private let clock: any MonotonicClock
     private let state = BlockingMutex(State())
 
-    public init(limits: Limits, clock: any MonotonicClock = SystemMonotonicClock()) {
+    public init(limits: Limits, clock: any MonotonicClock) {
         self.limits = limits
         self.clock = clock
     }

@@ -14,8 +14,8 @@ public final class AuthorizationService: Sendable {
         public var roomService: RoomServiceClient?
 
         public init(
-            http: any HTTPClient, clock: any WallClock = SystemWallClock(), srv: any SRVResolver = SystemSRVResolver(),
-            random: any RandomSource = SystemRandomSource(), delegation: (any DelayedLeaveDelegation)? = nil,
+            http: any HTTPClient, clock: any WallClock, srv: any SRVResolver,
+            random: any RandomSource, delegation: (any DelayedLeaveDelegation)? = nil,
             addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil, roomService: RoomServiceClient? = nil
         ) {
             self.http = http

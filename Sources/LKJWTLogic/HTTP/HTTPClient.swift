@@ -1,6 +1,9 @@
 /// Every outbound HTTP call of the logic goes through this, so behaviour is testable without sockets.
 public protocol HTTPClient: Sendable {
     func send(_ request: OutboundRequest) throws(OutboundError) -> OutboundResponse
+    /// Why this client could not send requests to `url` (its form: scheme, host, port…), or nil when
+    /// it can; for URLs taken from remote documents before they are used.
+    func unusableURL(_ url: String) -> String?
 }
 
 public struct OutboundRequest: Sendable {

@@ -31,6 +31,16 @@ public enum JobMachine {
         public let serverName: String
         public let delayID: String
         public let claim: Claim
+
+        package init(kind: WorkKind, key: JobKey, jobID: String, identities: [String], serverName: String, delayID: String, claim: Claim) {
+            self.kind = kind
+            self.key = key
+            self.jobID = jobID
+            self.identities = identities
+            self.serverName = serverName
+            self.delayID = delayID
+            self.claim = claim
+        }
     }
 
     public enum Outcome: Sendable, Equatable {

@@ -45,7 +45,7 @@ public enum JobCreation: Sendable, Equatable {
 extension JobCreation {
     /// What storing a new job over `record` (nil: the key is free) is, with the job it replaces when
     /// that record parses; every store decides this the same way.
-    static func over(_ record: String?) -> (creation: JobCreation, replaced: DelayedLeaveJob?) {
+    package static func over(_ record: String?) -> (creation: JobCreation, replaced: DelayedLeaveJob?) {
         guard let record else { return (.created, nil) }
         do throws(DelayedLeaveJob.RecordError) {
             let replaced = try DelayedLeaveJob(record: record)

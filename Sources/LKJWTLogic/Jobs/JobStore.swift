@@ -67,7 +67,7 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible {
         self.kind = kind
     }
 
-    static func unparsable(_ key: JobKey, _ error: DelayedLeaveJob.RecordError) -> JobStoreError {
+    package static func unparsable(_ key: JobKey, _ error: DelayedLeaveJob.RecordError) -> JobStoreError {
         JobStoreError("stored job \(key) cannot be parsed: \(error)", kind: .unparsableRecord)
     }
 

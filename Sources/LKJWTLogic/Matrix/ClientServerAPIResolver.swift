@@ -18,7 +18,7 @@ public final class ClientServerAPIResolver: Sendable {
     private let cache: ExpiringCache<Outcome>
 
     public init(
-        overrides: CSAPIURLOverrides, http: any HTTPClient, clock: any WallClock = SystemWallClock(),
+        overrides: CSAPIURLOverrides, http: any HTTPClient, clock: any WallClock,
         addressRules: OutboundAddressRules = .unrestricted
     ) {
         self.overrides = overrides
@@ -58,7 +58,7 @@ public final class ClientServerAPIResolver: Sendable {
         else {
             return .failed(reason: ".well-known/matrix/client of \(serverName) has no string m.homeserver.base_url")
         }
-        if let problem = Self.unusableBaseURL(baseURL) {
+        if let problem = Self.unusableBaseURL(baseURL) ?? http.unusableURL(baseURL) {
             return .failed(reason: ".well-known/matrix/client of \(serverName) has an unusable m.homeserver.base_url: \(problem)")
         }
         return .resolved(baseURL: baseURL)

@@ -42,8 +42,8 @@ public final class ServerResolver: Sendable {
     private let srvCache: ExpiringCache<SRVResult>
 
     public init(
-        http: any HTTPClient, srv: any SRVResolver, clock: any WallClock = SystemWallClock(),
-        random: any RandomSource = SystemRandomSource(), policy: DiscoveryCachePolicy = DiscoveryCachePolicy(),
+        http: any HTTPClient, srv: any SRVResolver, clock: any WallClock,
+        random: any RandomSource, policy: DiscoveryCachePolicy = DiscoveryCachePolicy(),
         addressRules: OutboundAddressRules = .unrestricted
     ) {
         self.http = http

@@ -3,8 +3,3 @@
 public protocol MonotonicClock: Sendable {
     func now() -> ContinuousClock.Instant
 }
-
-public struct SystemMonotonicClock: MonotonicClock {
-    public init() {}
-    public func now() -> ContinuousClock.Instant { .now }
-}

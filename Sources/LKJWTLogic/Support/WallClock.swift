@@ -5,11 +5,6 @@ public protocol WallClock: Sendable {
     func now() -> Date
 }
 
-public struct SystemWallClock: WallClock {
-    public init() {}
-    public func now() -> Date { Date() }
-}
-
 /// A point on the monotonic clock by which a piece of work must be done (verification budget, timeouts).
 public struct Deadline: Sendable {
     public let instant: ContinuousClock.Instant

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import LKJWTLogic
+@testable import LKJWTSystem
 
 /// Contract §13.6 and §2.3 row 8 (rev. 2): the password of `LIVEKIT_REDIS_URL` never shows, whatever
 /// characters it contains, neither in the masked URL nor in the error detail.

@@ -1,4 +1,5 @@
 import CResolv
+import LKJWTLogic
 
 /// SRV lookups through the system resolver (libresolv's `res_nquery`, parsed with `ns_parserr`).
 public struct SystemSRVResolver: SRVResolver {

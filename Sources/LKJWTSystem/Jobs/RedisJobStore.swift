@@ -1,5 +1,6 @@
 import CHiredis
 import Glibc
+import LKJWTLogic
 import Synchronization
 
 /// `LIVEKIT_REDIS_URL`: jobs in a Redis server shared by the workers of every host (contract §8.9).

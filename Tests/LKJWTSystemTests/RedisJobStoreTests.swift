@@ -1,7 +1,9 @@
 import Glibc
+import LKJWTTestSupport
 import Testing
 
 @testable import LKJWTLogic
+@testable import LKJWTSystem
 
 struct RedisTestSetupError: Error, CustomStringConvertible {
     let description: String

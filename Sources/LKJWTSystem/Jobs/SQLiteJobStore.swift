@@ -1,5 +1,6 @@
 import CSQLite
 import Glibc
+import LKJWTLogic
 import Synchronization
 
 /// The default job store (contract §8.9): one SQLite file shared by every worker process of the host.

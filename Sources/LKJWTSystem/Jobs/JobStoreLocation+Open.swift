@@ -1,3 +1,5 @@
+import LKJWTLogic
+
 extension JobStoreLocation {
     /// Opens the configured store (start-up step 3, contract §1.4); errors carry the §2.3 texts.
     public func open() throws(ConfigurationError) -> any JobStore {

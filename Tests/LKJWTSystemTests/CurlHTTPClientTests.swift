@@ -3,6 +3,7 @@ import Logging
 import Testing
 
 @testable import LKJWTLogic
+@testable import LKJWTSystem
 
 /// The address policy as libcurl applies it: after name resolution, before any connection. Nothing
 /// listens on the ports used here, and nothing needs to: a blocked address is never connected to.

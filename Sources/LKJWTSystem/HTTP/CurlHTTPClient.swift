@@ -1,5 +1,6 @@
 import CCurl
 import Glibc
+import LKJWTLogic
 import Logging
 import Synchronization
 
