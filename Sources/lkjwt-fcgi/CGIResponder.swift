@@ -7,7 +7,7 @@ enum CGIResponder {
         let body = readBody(contentLength: environment["CONTENT_LENGTH"], deadline: Deadline(after: Request.bodyTimeout))
         let request = Request(cgiParameters: environment, body: body)
         let response = service.respond(to: request)
-        FileDescriptor.writeAll(STDOUT_FILENO, response.cgiBytes(includeBody: request.method != "HEAD"))
+        FileDescriptor.writeAll(STDOUT_FILENO, response.cgiBytes())
     }
 
     /// Each read waits (poll) no longer than what is left of `deadline` (§13.2).

@@ -112,7 +112,7 @@ final class FastCGIServer: Sendable {
             keepsConnection: fcgiRequest.keepConnection != 0)
         let request = Request(cgiParameters: parameters, body: body)
         let response = service.respond(to: request)
-        let bytes = response.cgiBytes(includeBody: request.method != "HEAD")
+        let bytes = response.cgiBytes()
         bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
                 _ = FCGX_PutStr(chars.baseAddress, Int32(chars.count), fcgiRequest.out)

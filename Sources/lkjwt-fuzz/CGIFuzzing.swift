@@ -28,7 +28,7 @@ enum CGIFuzzing {
                 invariant(limit == declared, "Content-Length \(declared) read as limit \(String(describing: limit))")
             }
             let request = Request(cgiParameters: parameters, body: readBody(stream, limit: limit))
-            for name in request.headers.keys {
+            for name in request.headers.map(\.name) {
                 invariant(name == name.lowercased() && !name.contains("_"), "header name \(name.debugDescription)")
             }
             if (parameters["SCRIPT_NAME"] ?? "").isEmpty, (parameters["PATH_INFO"] ?? "").isEmpty {

@@ -37,7 +37,7 @@ enum FuzzService {
 
     final class Delegation: DelayedLeaveDelegation {
         func clientServerAPIBaseURL(for serverName: String) -> String? { "https://cs.example.com" }
-        func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
+        func accept(_ handover: DelayedLeaveHandover) -> DelayedLeaveRefusal? {
             invariant(handover.delayTimeout > 0, "a handover with delay_timeout \(handover.delayTimeout) was accepted")
             invariant(!handover.delayID.isEmpty, "a handover without delay_id was accepted")
             return nil
@@ -48,7 +48,7 @@ enum FuzzService {
     static let service: AuthorizationService = {
         let http = ScriptedHTTPClient { request in
             if request.url.contains("/twirp/") { return OutboundResponse(status: 200) }
-            let host = request.header("Host") ?? ""
+            let host = request.headers["Host"] ?? ""
             guard let token = request.url.split(separator: "access_token=").last, token.hasPrefix("good-") else {
                 return OutboundResponse(status: 401, body: Array(#"{"errcode":"M_UNKNOWN_TOKEN"}"#.utf8))
             }
@@ -70,11 +70,11 @@ enum FuzzService {
             // A request value echoed into a header (CORS) must not be able to start a header of its own.
             invariant(!(header.name + header.value).utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 }, "header \(header.name) breaks the line")
         }
-        let contentType = response.headers.last { $0.name.lowercased() == "content-type" }?.value ?? ""
+        let contentType = response.headers["content-type"] ?? ""
         if contentType.hasPrefix("application/json"), !response.body.isEmpty {
             let body = try? JSONParser.parse(response.body)
             invariant(body != nil, "a JSON response that does not parse: \(String(decoding: response.body, as: UTF8.self).debugDescription)")
-            if response.status >= 400, request.method != "HEAD" {
+            if response.status >= 400, request.method != .head {
                 invariant(body?["errcode"]?.stringValue != nil, "an error without errcode (status \(response.status))")
             }
         }

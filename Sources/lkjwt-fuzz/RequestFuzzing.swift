@@ -8,6 +8,6 @@ enum RequestFuzzing {
             let input = FuzzInput(bytes)
             let path = input.fields.count > 1 && !input.bytes(0).isEmpty ? input.text(0) : "/get_token"
             let body = input.fields.count > 1 ? input.rest(after: 1) : bytes
-            _ = FuzzService.respondChecked(Request(method: "POST", path: path, body: .bytes(body), remoteAddress: "127.0.0.1"))
+            _ = FuzzService.respondChecked(Request(method: .post, path: path, body: .bytes(body), remoteAddress: "127.0.0.1"))
         }
 }

@@ -23,7 +23,7 @@ enum WebhookFuzzing {
             checkEvent(body)
             for token in [authorization ?? "", token] {
                 _ = FuzzService.respondChecked(Request(
-                    method: "POST", path: "/sfu_webhook", headers: ["authorization": token], body: .bytes(body), remoteAddress: "127.0.0.1"))
+                    method: .post, path: "/sfu_webhook", headers: ["authorization": token], body: .bytes(body), remoteAddress: "127.0.0.1"))
             }
         }
 

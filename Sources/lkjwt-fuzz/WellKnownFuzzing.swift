@@ -9,7 +9,7 @@ enum WellKnownFuzzing {
             var caching: [(name: String, value: String)] = [("Content-Type", "application/json")]
             if let cacheControl = input.optionalText(1), !cacheControl.isEmpty { caching.append(("Cache-Control", cacheControl)) }
             if let expires = input.optionalText(2), !expires.isEmpty { caching.append(("Expires", expires)) }
-            let headers = caching
+            let headers = HTTPHeaders(caching)
             let serverBody = input.bytes(0)
             let clientBody = input.fields.count > 3 ? input.bytes(3) : serverBody
             let userinfoBody = input.rest(after: 4)

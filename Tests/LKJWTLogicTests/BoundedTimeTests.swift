@@ -130,7 +130,7 @@ struct BodyTimeoutTests {
         #expect(String(decoding: response.body, as: UTF8.self) == #"{"errcode":"M_UNKNOWN","error":"Request body timed out"}"# + "\n")
         #expect(response.headers.contains { $0.name == "Access-Control-Allow-Origin" })
         #expect(harness.userinfoCalls == 0)
-        #expect(Response.reasonPhrase(for: 408) == "Request Timeout")
+        #expect(response.status.line == "408 Request Timeout")
     }
 
     @Test func theWebhookAnswersAPlain408() {

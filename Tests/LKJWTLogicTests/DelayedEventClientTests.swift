@@ -6,8 +6,8 @@ import Testing
 struct DelayedEventClientTests {
     static let now = Date(timeIntervalSince1970: 784_111_777)
 
-    static func classify(_ status: Int, headers: [(name: String, value: String)] = [], body: String = "") -> DelayedEventOutcome {
-        DelayedEventClient.classify(OutboundResponse(status: status, headers: headers, body: Array(body.utf8)), now: now)
+    static func classify(_ status: Int, headers: HTTPHeaders = [], body: String = "") -> DelayedEventOutcome {
+        DelayedEventClient.classify(OutboundResponse(status: HTTPStatus(status), headers: headers, body: Array(body.utf8)), now: now)
     }
 
     /// Contract §9.2 example, and the single-segment encoding of DIFF-9.
@@ -65,7 +65,7 @@ struct DelayedEventClientTests {
         ([("Retry-After", "soon")], #"{"retry_after_ms":1}"#, 1000),
     ] as [([(name: String, value: String)], String, Int64)])
     func rateLimitHints(headers: [(name: String, value: String)], body: String, milliseconds: Int64) {
-        guard case .retry(let after, _) = Self.classify(429, headers: headers, body: body) else {
+        guard case .retry(let after, _) = Self.classify(429, headers: HTTPHeaders(headers), body: body) else {
             Issue.record("429 must be retried")
             return
         }

@@ -27,7 +27,7 @@ struct DelayedLeaveJobsTests {
                     let here = script.present.withLock { set in set.contains { body.hasSuffix($0) } }
                     return here ? OutboundResponse(status: 200) : .json(404, #"{"code":"not_found","msg":"participant not found"}"#)
                 }
-                if request.url.hasSuffix("/restart") { return .json(script.restartStatus.withLock { $0 }, "{}") }
+                if request.url.hasSuffix("/restart") { return .json(HTTPStatus(script.restartStatus.withLock { $0 }), "{}") }
                 if request.url.hasSuffix("/send") { return .json(200, "{}") }
                 return .json(404, "{}")
             }

@@ -29,7 +29,7 @@ final class ScriptedHTTPClient: HTTPClient {
         let headers = Dictionary(request.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { $1 })
         recorded.withLock {
             $0.append(RecordedRequest(
-                method: request.method, url: request.url, headers: headers, body: request.body,
+                method: request.method.rawValue, url: request.url, headers: headers, body: request.body,
                 connectAddress: request.connectAddress.map { "\($0.host):\($0.port)" },
                 maximumRedirects: request.maximumRedirects, redirectsOnlyToHTTPS: request.redirectsOnlyToHTTPS,
                 addressPolicy: request.addressPolicy, serverName: request.serverName))
@@ -55,7 +55,7 @@ struct FixedClock: WallClock {
 }
 
 extension OutboundResponse {
-    static func json(_ status: Int, _ text: String) -> OutboundResponse {
+    static func json(_ status: HTTPStatus, _ text: String) -> OutboundResponse {
         OutboundResponse(status: status, headers: [("Content-Type", "application/json")], body: Array(text.utf8))
     }
 }

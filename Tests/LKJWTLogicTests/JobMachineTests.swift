@@ -78,7 +78,8 @@ struct JobMachineTests {
             Issue.record("expected a failure")
             return
         }
-        #expect(error == .badJSON("invalid delay timeout for delayed event job: \(timeout)ms"))
+        #expect(error == .invalidDelayTimeout(timeout))
+        #expect(MatrixError(error) == .badJSON("invalid delay timeout for delayed event job: \(timeout)ms"))
     }
 
     @Test func largestTimeoutIsAccepted() {

@@ -27,7 +27,7 @@ struct JobQuotaTests {
         #expect(try store.allRecords().count == 33)
         let refusal = MatrixError.tooManyDelayedLeaveEvents
         #expect((refusal.status, refusal.errcode, refusal.message) == (429, "M_LIMIT_EXCEEDED", "Too many delayed leave events"))
-        #expect(Response(status: 429).statusLine == "429 Too Many Requests")
+        #expect(Response(status: 429).status.line == "429 Too Many Requests")
     }
 
     @Test func aWildcardServerIsCappedAtAThousandJobs() throws {
@@ -74,13 +74,13 @@ struct JobQuotaTests {
     @Test func aRefusalIsA429MatrixErrorWithCORS() throws {
         final class FullDelegation: DelayedLeaveDelegation {
             func clientServerAPIBaseURL(for serverName: String) -> String? { "https://cs.example.com" }
-            func accept(_ handover: DelayedLeaveHandover) -> MatrixError? { .tooManyDelayedLeaveEvents }
+            func accept(_ handover: DelayedLeaveHandover) -> DelayedLeaveRefusal? { .tooManyDelayedLeaveEvents }
             func apply(_ event: JobEvent, room: String, identity: String) {}
         }
         let harness = AuthorizationServiceTests.Harness(delegation: FullDelegation())
         let response = harness.post("/delegate_delayed_leave", AuthorizationServiceTests.tokenBody(extra: #","delay_id":"syd_1","delay_timeout":8000"#))
         #expect(response.status == 429)
         #expect(response.bodyText == #"{"errcode":"M_LIMIT_EXCEEDED","error":"Too many delayed leave events"}"# + "\n")
-        #expect(response.header("Access-Control-Allow-Origin") == "*")
+        #expect(response.headers["Access-Control-Allow-Origin"] == "*")
     }
 }

@@ -39,7 +39,7 @@ struct RequestLimitsTests {
             let response = harness.post(path, Self.tokenBody(field, value, delegating: path == "/delegate_delayed_leave"))
             #expect(response.status == 400)
             #expect(response.bodyText == Self.tooLong)
-            #expect(response.header("Access-Control-Allow-Origin") == "*")
+            #expect(response.headers["Access-Control-Allow-Origin"] == "*")
             #expect(harness.http.requests.isEmpty, "no outgoing call for \(field)")
         }
     }

@@ -48,7 +48,7 @@ struct RoomServiceClientTests {
     }
 
     @Test func createRoomFailsOnAnythingButHTTP200() {
-        for status in [201, 301, 404, 500] {
+        for status in [201, 301, 404, 500] as [HTTPStatus] {
             let http = ScriptedHTTPClient { _ throws(OutboundError) in .json(status, #"{"code":"internal","msg":"x"}"#) }
             let client = RoomServiceClient(liveKitURL: "ws://sfu", apiKey: "k", apiSecret: "s", http: http, clock: FixedClock())
             #expect(throws: RoomServiceClient.CallError.self) { try client.createRoom(alias: "a") }
@@ -65,7 +65,7 @@ struct RoomServiceClientTests {
     }
 
     @Test func participantPresenceClassification() {
-        func presence(_ response: OutboundResponse?) -> RoomServiceClient.ParticipantPresence {
+        func presence(_ response: OutboundResponse?) -> ParticipantPresence {
             let http = ScriptedHTTPClient { _ throws(OutboundError) in
                 guard let response else { throw OutboundError(.transport, "timeout") }
                 return response

@@ -37,7 +37,7 @@ struct ServerResolverTests {
         var wellKnownFetches: Int { http.requests(containing: "/.well-known/matrix/server").count }
     }
 
-    static func delegation(_ server: String, headers: [(name: String, value: String)] = []) -> OutboundResponse {
+    static func delegation(_ server: String, headers: HTTPHeaders = []) -> OutboundResponse {
         OutboundResponse(status: 200, headers: headers, body: Array(#"{"m.server":"\#(server)"}"#.utf8))
     }
 
@@ -209,7 +209,7 @@ struct ServerResolverTests {
         ([], 24 * 3600),
     ] as [([(name: String, value: String)], Int64)])
     func wellKnownLifetimes(headers: [(name: String, value: String)], seconds: Int64) {
-        let lifetime = DiscoveryCachePolicy().wellKnownLifetime(OutboundResponse(status: 200, headers: headers), now: Date(timeIntervalSince1970: 1_700_090_000))
+        let lifetime = DiscoveryCachePolicy().wellKnownLifetime(OutboundResponse(status: 200, headers: HTTPHeaders(headers)), now: Date(timeIntervalSince1970: 1_700_090_000))
         #expect(lifetime == .seconds(seconds))
     }
 

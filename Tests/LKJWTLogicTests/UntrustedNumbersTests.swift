@@ -54,7 +54,7 @@ struct UntrustedNumbersTests {
 
     static func hint(_ headers: [(name: String, value: String)], _ body: String = "") -> Int64? {
         DelayedEventClient.retryAfter(
-            OutboundResponse(status: 429, headers: headers, body: Array(body.utf8)), now: Date(timeIntervalSince1970: 1_700_000_000))
+            OutboundResponse(status: 429, headers: HTTPHeaders(headers), body: Array(body.utf8)), now: Date(timeIntervalSince1970: 1_700_000_000))
     }
 
     @Test func hugeHintsSaturate() {
@@ -225,7 +225,7 @@ struct UntrustedNumbersTests {
         ([("Expires", "Thu, 01 Jan 1970 00:00:00 GMT")], 0),
     ] as [([(name: String, value: String)], Int64)])
     func hugeCacheLifetimesAreCut(headers: [(name: String, value: String)], seconds: Int64) {
-        let lifetime = DiscoveryCachePolicy().wellKnownLifetime(OutboundResponse(status: 200, headers: headers), now: Date(timeIntervalSince1970: 1_700_000_000))
+        let lifetime = DiscoveryCachePolicy().wellKnownLifetime(OutboundResponse(status: 200, headers: HTTPHeaders(headers)), now: Date(timeIntervalSince1970: 1_700_000_000))
         #expect(lifetime == .seconds(seconds))
     }
 

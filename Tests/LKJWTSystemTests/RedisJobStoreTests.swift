@@ -159,7 +159,7 @@ final class RedisServer {
 struct RedisJobStoreTests {
     private static func openingError(_ url: String) -> String? {
         do {
-            _ = try RedisJobStore(url: url)
+            _ = try JobStoreLocation.redis(url: url).open()
             return nil
         } catch {
             return error.message
@@ -407,13 +407,21 @@ struct RedisJobStoreTests {
         let server = try RedisServer()
         defer { server.stop() }
         let store = try RedisJobStore(url: server.url)
-        _ = try server.cli(["SET", "lk-jwt:recovery-lock", "dead-holder", "PX", "300"])
+        // Taken before the SET: the lock lapses 300 ms after it, however long redis-cli takes to return.
         let start = ContinuousClock.now
+        _ = try server.cli(["SET", "lk-jwt:recovery-lock", "dead-holder", "PX", "300"])
         let holder = try store.withRecoveryLock { () throws(JobStoreError) in
             try? server.cli(["GET", "lk-jwt:recovery-lock"])
         }
         #expect(holder != nil && holder != "dead-holder")
         #expect(ContinuousClock.now - start >= .milliseconds(250))
         #expect(try server.cli(["EXISTS", "lk-jwt:recovery-lock"]) == "0")
+    }
+}
+
+extension RedisJobStore {
+    /// The store at a URL in the text form the tests write.
+    convenience init(url text: String) throws {
+        try self.init(url: RedisURL(parsing: text))
     }
 }

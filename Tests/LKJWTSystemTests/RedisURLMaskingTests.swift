@@ -50,7 +50,7 @@ struct RedisURLMaskingTests {
             let message: String
             do {
                 // Every template that parses names an unreachable host or socket, so this always fails.
-                _ = try RedisJobStore(url: Self.url(template, password).replacingOccurrences(of: "@cache", with: "@127.0.0.1:1"))
+                _ = try JobStoreLocation.redis(url: Self.url(template, password).replacingOccurrences(of: "@cache", with: "@127.0.0.1:1")).open()
                 Issue.record("opened \(template)")
                 continue
             } catch {
@@ -89,7 +89,7 @@ struct RedisURLMaskingTests {
 
     @Test func rowEightTextMasksTheURLAndKeepsTheDetail() {
         do {
-            _ = try RedisJobStore(url: "redis://:s3/cr#t@cache:notaport")
+            _ = try JobStoreLocation.redis(url: "redis://:s3/cr#t@cache:notaport").open()
             Issue.record("opened")
         } catch {
             #expect(error.message == #"Could not connect Redis store: store: invalid Redis URL "redis://:***@cache:notaport": invalid port "notaport""#)

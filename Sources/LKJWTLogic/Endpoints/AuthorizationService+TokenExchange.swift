@@ -102,7 +102,7 @@ extension AuthorizationService {
         metadata["lkId"] = .untrusted(identity)
         metadata["room"] = .untrusted(grant.roomAlias)
         metadata["RemoteAddr"] = "\(request.remoteAddress)"
-        metadata["Origin"] = .untrusted(request.header("origin") ?? "")
+        metadata["Origin"] = .untrusted(request.headers["origin"] ?? "")
         logger.info("Issued LiveKit token", metadata: metadata)
         return .success(.object([JSONMember("url", .string(configuration.liveKitURL)), JSONMember("jwt", .string(jwt))]))
     }
@@ -163,6 +163,6 @@ extension AuthorizationService {
 
     private func store(_ handover: DelayedLeaveHandover) -> MatrixError? {
         guard let delegation else { return .delegationUnavailable }
-        return delegation.accept(handover)
+        return delegation.accept(handover).map(MatrixError.init)
     }
 }

@@ -48,14 +48,21 @@ public final class AuthorizationService: Sendable {
     }
 
     public func respond(to request: Request) -> Response {
+        var response = answer(request)
+        // The one place that decides it (RFC 9110 §9.3.2): a HEAD answer is the GET answer's head.
+        if request.method == .head { response.body = [] }
+        return response
+    }
+
+    private func answer(_ request: Request) -> Response {
         guard let route = Route.match(path: request.path) else {
-            return AuthorizationService.errorResponse(MatrixError.unrecognized, headers: [("Content-Type", "application/json")], method: request.method)
+            return AuthorizationService.errorResponse(MatrixError.unrecognized, headers: [("Content-Type", "application/json")])
         }
         if request.body == .timedOut {
             logger.warning("Request body timed out", metadata: ["RemoteAddr": "\(request.remoteAddress)", "timeout": "\(Request.bodyTimeout)"])
             switch route {
             case .getToken, .legacyToken, .delegateDelayedLeave:
-                return AuthorizationService.errorResponse(MatrixError.bodyTimedOut, headers: CORS.headers, method: request.method)
+                return AuthorizationService.errorResponse(MatrixError.bodyTimedOut, headers: CORS.headers)
             case .healthz, .sfuWebhook:
                 return Response(status: 408)
             }
@@ -73,7 +80,7 @@ public final class AuthorizationService: Sendable {
     }
 
     private func healthz(_ request: Request) -> Response {
-        guard request.method == "GET" || request.method == "HEAD" else {
+        guard request.method == .get || request.method == .head else {
             return Response(status: 405, headers: [("Allow", "GET, HEAD")])
         }
         // Debug (§3.8 rev. 2): a load balancer probing every second must not fill the log.
@@ -84,7 +91,7 @@ public final class AuthorizationService: Sendable {
     /// Signed participant events move the job watching that participant (contract §7).
     private func receiveWebhook(_ request: Request) {
         let body: [UInt8]
-        switch webhookVerifier.verify(authorization: request.header("authorization"), body: request.body) {
+        switch webhookVerifier.verify(authorization: request.headers["authorization"], body: request.body) {
         case .failure(let rejection):
             logger.warning("Failed to validate webhook", metadata: ["err": .untrusted(rejection.reason), "RemoteAddr": "\(request.remoteAddress)"])
             return
@@ -105,16 +112,16 @@ public final class AuthorizationService: Sendable {
 
     private func jsonEndpoint(_ route: Route, _ request: Request) -> Response {
         switch request.method {
-        case "OPTIONS":
+        case .options:
             return Response(status: 200, headers: CORS.headers)
-        case "POST":
+        case .post:
             break
         default:
-            return AuthorizationService.errorResponse(MatrixError.methodNotAllowed, headers: CORS.headers + [("Allow", "POST, OPTIONS")], method: request.method)
+            return AuthorizationService.errorResponse(MatrixError.methodNotAllowed, headers: CORS.headers + [("Allow", "POST, OPTIONS")])
         }
         guard case .bytes(let body) = request.body else {
             logger.error("Error reading request", metadata: ["RemoteAddr": "\(request.remoteAddress)", "err": "body larger than \(Request.maximumBodySize) bytes"])
-            return AuthorizationService.errorResponse(MatrixError.tooLarge, headers: CORS.headers, method: request.method)
+            return AuthorizationService.errorResponse(MatrixError.tooLarge, headers: CORS.headers)
         }
         let outcome: Result<JSONValue, MatrixError>
         do {
@@ -135,16 +142,16 @@ public final class AuthorizationService: Sendable {
         case .success(let json):
             return Response(status: 200, headers: CORS.headers, body: Array((json.serialized() + "\n").utf8))
         case .failure(let error):
-            return AuthorizationService.errorResponse(error, headers: CORS.headers, method: request.method)
+            return AuthorizationService.errorResponse(error, headers: CORS.headers)
         }
     }
 
     private func notJSON(_ request: Request, reason: String) -> Response {
         logger.error("Error reading request", metadata: ["RemoteAddr": "\(request.remoteAddress)", "err": .untrusted(reason)])
-        return AuthorizationService.errorResponse(MatrixError.notJSON, headers: CORS.headers, method: request.method)
+        return AuthorizationService.errorResponse(MatrixError.notJSON, headers: CORS.headers)
     }
 
-    static func errorResponse(_ error: some ClientFacingError, headers: [(name: String, value: String)], method: String) -> Response {
-        Response(status: error.status, headers: headers, body: method == "HEAD" ? [] : error.matrixErrorBody)
+    static func errorResponse(_ error: some ClientFacingError, headers: HTTPHeaders) -> Response {
+        Response(status: error.status, headers: headers, body: error.matrixErrorBody)
     }
 }

@@ -1,6 +1,6 @@
 /// An error a client sees: it renders itself as the Matrix error JSON `{"errcode":…,"error":…}`.
 public protocol ClientFacingError: Error, Sendable {
-    var status: Int { get }
+    var status: HTTPStatus { get }
     var errcode: String { get }
     var message: String { get }
 }
@@ -15,11 +15,11 @@ extension ClientFacingError {
 
 /// The Matrix errors of contract §3.9.
 public struct MatrixError: ClientFacingError, Equatable {
-    public let status: Int
+    public let status: HTTPStatus
     public let errcode: String
     public let message: String
 
-    public init(status: Int, errcode: String, message: String) {
+    public init(status: HTTPStatus, errcode: String, message: String) {
         self.status = status
         self.errcode = errcode
         self.message = message

@@ -7,9 +7,9 @@ public protocol HTTPClient: Sendable {
 }
 
 public struct OutboundRequest: Sendable {
-    public var method: String
+    public var method: HTTPMethod
     public var url: String
-    public var headers: [(name: String, value: String)]
+    public var headers: HTTPHeaders
     public var body: [UInt8]
     /// From connecting to the last byte of the answer.
     public var timeout: Duration
@@ -30,7 +30,7 @@ public struct OutboundRequest: Sendable {
     public var serverName: String
 
     public init(
-        method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
+        method: HTTPMethod = .get, url: String, headers: HTTPHeaders = [], body: [UInt8] = [],
         timeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5),
         connectAddress: (host: String, port: Int)? = nil, maximumRedirects: Int = 0, redirectsOnlyToHTTPS: Bool = false,
         maximumResponseSize: Int = 1 << 20, addressPolicy: OutboundAddressPolicy? = nil, serverName: String = ""
@@ -48,25 +48,17 @@ public struct OutboundRequest: Sendable {
         self.addressPolicy = addressPolicy
         self.serverName = serverName
     }
-
-    public func header(_ name: String) -> String? {
-        headers.last { $0.name.lowercased() == name.lowercased() }?.value
-    }
 }
 
 public struct OutboundResponse: Sendable {
-    public var status: Int
-    public var headers: [(name: String, value: String)]
+    public var status: HTTPStatus
+    public var headers: HTTPHeaders
     public var body: [UInt8]
 
-    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+    public init(status: HTTPStatus, headers: HTTPHeaders = [], body: [UInt8] = []) {
         self.status = status
         self.headers = headers
         self.body = body
-    }
-
-    public func header(_ name: String) -> String? {
-        headers.last { $0.name.lowercased() == name.lowercased() }?.value
     }
 }
 

@@ -1,7 +1,7 @@
 extension Request {
     /// A request from CGI/FastCGI parameters (contract §3.1); the same rules for both transports.
     public init(cgiParameters parameters: [String: String], body: Body) {
-        var headers: [String: String] = [:]
+        var headers = HTTPHeaders()
         for (name, value) in parameters where name.hasPrefix("HTTP_") {
             // Mapped as bytes (ASCII letters lowered, `_` to `-`): as Characters this was the costliest
             // step of a `/healthz`. Header names are ASCII tokens; other bytes stay as they are.
@@ -12,12 +12,12 @@ extension Request {
                 default: byte
                 }
             }
-            headers[String(decoding: headerName, as: UTF8.self)] = value
+            headers.append(name: String(decoding: headerName, as: UTF8.self), value: value)
         }
         var remoteAddress = parameters["REMOTE_ADDR"] ?? ""
         if let port = parameters["REMOTE_PORT"], !port.isEmpty { remoteAddress += ":\(port)" }
         self.init(
-            method: parameters["REQUEST_METHOD"] ?? "GET", path: Request.path(cgiParameters: parameters), headers: headers, body: body,
+            method: parameters["REQUEST_METHOD"].map { HTTPMethod(rawValue: $0) } ?? .get, path: Request.path(cgiParameters: parameters), headers: headers, body: body,
             remoteAddress: remoteAddress)
     }
 

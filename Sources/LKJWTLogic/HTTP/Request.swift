@@ -15,24 +15,20 @@ public struct Request: Sendable {
     /// Bodies above this are not read (contract §3.1).
     public static let maximumBodySize = 64 * 1024
 
-    public var method: String
+    public var method: HTTPMethod
     /// `SCRIPT_NAME + PATH_INFO`, or the decoded path of `REQUEST_URI` when both are empty.
     public var path: String
     /// Header names in lower case, as in `HTTP_X_Y` → `x-y`.
-    public var headers: [String: String]
+    public var headers: HTTPHeaders
     public var body: Body
     /// `REMOTE_ADDR`, with `:REMOTE_PORT` when the web server sent it.
     public var remoteAddress: String
 
-    public init(method: String, path: String, headers: [String: String] = [:], body: Body = .bytes([]), remoteAddress: String = "") {
+    public init(method: HTTPMethod, path: String, headers: HTTPHeaders = [], body: Body = .bytes([]), remoteAddress: String = "") {
         self.method = method
         self.path = path
         self.headers = headers
         self.body = body
         self.remoteAddress = remoteAddress
-    }
-
-    public func header(_ name: String) -> String? {
-        headers[name.lowercased()]
     }
 }

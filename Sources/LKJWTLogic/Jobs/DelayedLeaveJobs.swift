@@ -69,7 +69,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
         }
     }
 
-    public func accept(_ handover: DelayedLeaveHandover) -> MatrixError? {
+    public func accept(_ handover: DelayedLeaveHandover) -> DelayedLeaveRefusal? {
         if shuttingDown.withLock({ $0 }) { return .shuttingDown }
         let now = nowMilliseconds
         let jobID = JobID.make(microseconds: now.saturatingMultiplied(by: 1000), random: dependencies.random)
@@ -83,7 +83,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
             creation = try dependencies.store.create(job, quota: handover.quota)
         } catch {
             logger.error("Could not store delayed leave job", metadata: ["room": .untrusted(job.key.room), "lkId": .untrusted(job.key.identity), "err": .untrusted("\(error)")])
-            return .internalServerError
+            return .notStored
         }
         switch creation {
         case .created:
@@ -207,7 +207,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
     }
 
     /// Present if the member is there under any of its identities; absent only if absent under all.
-    private func presence(of work: JobMachine.Work) -> RoomServiceClient.ParticipantPresence {
+    private func presence(of work: JobMachine.Work) -> ParticipantPresence {
         var unknown: String?
         for identity in work.identities {
             switch dependencies.roomService.participantPresence(room: work.key.room, identity: identity) {

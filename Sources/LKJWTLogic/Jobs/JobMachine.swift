@@ -44,7 +44,7 @@ public enum JobMachine {
     }
 
     public enum Outcome: Sendable, Equatable {
-        case presence(RoomServiceClient.ParticipantPresence)
+        case presence(ParticipantPresence)
         case delayedEvent(DelayedEventOutcome)
         case clientServerAPIUnresolvable(String)
     }
@@ -64,10 +64,10 @@ public enum JobMachine {
 
     // MARK: Creation
 
-    /// A new job in W (§8.8), or the 400 of §8.8 when the delay timeout is out of range.
-    public static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, MatrixError> {
+    /// A new job in W (§8.8), or the refusal of §8.8 when the delay timeout is out of range.
+    public static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, DelayedLeaveRefusal> {
         guard handover.delayTimeout > 0, handover.delayTimeout <= maximumDelayTimeout else {
-            return .failure(.badJSON("invalid delay timeout for delayed event job: \(handover.delayTimeout)ms"))
+            return .failure(.invalidDelayTimeout(handover.delayTimeout))
         }
         var job = DelayedLeaveJob(
             key: JobKey(room: handover.roomAlias, identity: handover.identity),
@@ -374,13 +374,4 @@ public enum JobMachine {
         enterWaiting(&recovered, now: now)
         return .keep(recovered)
     }
-}
-
-/// How the homeserver answered a delayed-event action (§9.3).
-public enum DelayedEventOutcome: Sendable, Equatable {
-    case success
-    /// 404: for restart the event is gone, for send it was already sent or cancelled.
-    case notFound
-    /// Worth retrying; `after` is the server's hint in milliseconds.
-    case retry(after: Int64?, reason: String)
 }

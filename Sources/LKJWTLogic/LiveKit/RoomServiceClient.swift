@@ -6,14 +6,6 @@ public struct RoomServiceClient: Sendable {
         public var creationTime: Int64?
     }
 
-    public enum ParticipantPresence: Sendable, Equatable {
-        case present
-        /// The SFU answered Twirp `not_found`: no such room or identity.
-        case absent
-        /// Anything else; the reason is for the log.
-        case unknown(String)
-    }
-
     public struct CallError: Error, Sendable, CustomStringConvertible {
         public let message: String
         public var description: String { message }
@@ -98,7 +90,7 @@ public struct RoomServiceClient: Sendable {
             throw CallError(message: error.description)
         }
         let request = OutboundRequest(
-            method: "POST", url: "\(baseURL)/twirp/livekit.RoomService/\(method)",
+            method: .post, url: "\(baseURL)/twirp/livekit.RoomService/\(method)",
             headers: [
                 ("Content-Type", "application/protobuf"), ("Accept", "application/protobuf"),
                 ("Authorization", "Bearer \(token)"), ("Twirp-Version", "v8.1.3"),

@@ -1,4 +1,5 @@
-/// The parts of LiveKit's `WebhookEvent` the job state machine needs (contract §7.1 step 6, §7.2).
+/// The parts of LiveKit's `WebhookEvent` the job state machine needs (contract §7.1 step 6); which job
+/// event each one is (§7.2) is the jobs' to say (`jobEvent`).
 public struct WebhookEvent: Sendable, Equatable {
     public var event: String
     /// `room.name`: the LiveKit room alias.
@@ -12,18 +13,6 @@ public struct WebhookEvent: Sendable, Equatable {
     public static func parse(_ body: [UInt8]) -> WebhookEvent? {
         guard let document = try? JSONParser.parse(body), case .object = document else { return nil }
         return try? WebhookEvent(document)
-    }
-
-    /// The FSM event of §7.2; nil for events that do not concern jobs.
-    public var jobEvent: JobEvent? {
-        switch event {
-        case "participant_joined":
-            return .participantConnected
-        case "participant_left", "participant_connection_aborted":
-            return disconnectReason?.isClientInitiated == true ? .participantDisconnectedIntentionally : .participantConnectionAborted
-        default:
-            return nil
-        }
     }
 }
 

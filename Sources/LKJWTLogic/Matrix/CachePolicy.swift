@@ -21,14 +21,14 @@ public struct DiscoveryCachePolicy: Sendable {
     /// remote numbers of any size: clamped in whole seconds before they become a duration (§13.5).
     func wellKnownLifetime(_ response: OutboundResponse, now: Date) -> Duration {
         let maximumSeconds = wellKnownMaximum.components.seconds
-        if let cacheControl = response.header("Cache-Control") {
+        if let cacheControl = response.headers["Cache-Control"] {
             let directives = cacheControl.split(separator: ",").map { $0.trimmingSpaces().lowercased() }
             if directives.contains("no-store") || directives.contains("no-cache") { return .zero }
             if let maxAge = directives.first(where: { $0.hasPrefix("max-age=") }).flatMap({ Int64(saturatingDigits: $0.dropFirst(8)) }) {
                 return .seconds(maxAge.clamped(to: 0...maximumSeconds))
             }
         }
-        if let expires = response.header("Expires") {
+        if let expires = response.headers["Expires"] {
             // An unparsable Expires means "already expired" (RFC 9111 §5.3).
             guard let date = HTTPDate.parse(expires) else { return .zero }
             return .seconds(Int64(saturating: date.timeIntervalSince(now)).clamped(to: 0...maximumSeconds))

@@ -21,7 +21,7 @@ public struct DelayedEventClient: Sendable {
     /// address policy applies (§13.1). Redirects are not followed; a 3xx is an unexpected status (§9.2).
     public func perform(_ action: Action, delayID: String, baseURL: String, serverName: String) -> DelayedEventOutcome {
         let request = OutboundRequest(
-            method: "POST", url: Self.url(baseURL: baseURL, delayID: delayID, action: action),
+            method: .post, url: Self.url(baseURL: baseURL, delayID: delayID, action: action),
             headers: [("Content-Type", "application/json")], body: Array("{}".utf8),
             timeout: .seconds(5), maximumRedirects: 0, maximumResponseSize: 64 * 1024,
             addressPolicy: addressRules.clientServerAPI(of: serverName), serverName: serverName)
@@ -66,7 +66,7 @@ public struct DelayedEventClient: Sendable {
     /// is accepted and saturates at `Int64.max` (§13.5): the retry policy compares it with the time
     /// the activity has left.
     static func retryAfter(_ response: OutboundResponse, now: Date) -> Int64? {
-        if let header = response.header("Retry-After")?.trimmingSpaces() {
+        if let header = response.headers["Retry-After"]?.trimmingSpaces() {
             var digits = Substring(header)
             var negative = false
             if let sign = digits.first, sign == "+" || sign == "-" {

@@ -98,15 +98,15 @@ final class EasyHandle: @unchecked Sendable {
         }
 
         // An empty `Expect:` stops curl from waiting a second for `100 Continue` on POST bodies.
-        for header in request.headers + [("Expect", "")] {
+        for header in request.headers + [(name: "Expect", value: "")] {
             headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
         }
         try set(CURLOPT_HTTPHEADER, lk_curl_setopt_slist(curl, CURLOPT_HTTPHEADER, headerList))
 
         switch request.method {
-        case "GET":
+        case .get:
             try set(CURLOPT_HTTPGET, lk_curl_setopt_long(curl, CURLOPT_HTTPGET, 1))
-        case "POST":
+        case .post:
             try set(CURLOPT_POST, lk_curl_setopt_long(curl, CURLOPT_POST, 1))
             try set(CURLOPT_POSTFIELDSIZE, lk_curl_setopt_long(curl, CURLOPT_POSTFIELDSIZE, request.body.count))
             // COPYPOSTFIELDS copies (POSTFIELDSIZE bytes), so the buffer need not outlive this call;
@@ -117,7 +117,7 @@ final class EasyHandle: @unchecked Sendable {
             }
             try set(CURLOPT_COPYPOSTFIELDS, copied)
         default:
-            try set(CURLOPT_CUSTOMREQUEST, lk_curl_setopt_string(curl, CURLOPT_CUSTOMREQUEST, request.method))
+            try set(CURLOPT_CUSTOMREQUEST, lk_curl_setopt_string(curl, CURLOPT_CUSTOMREQUEST, request.method.rawValue))
         }
 
         let context = Unmanaged.passUnretained(collector).toOpaque()
@@ -148,7 +148,7 @@ final class EasyHandle: @unchecked Sendable {
             // No status line means no HTTP answer at all: the next target may be tried.
             throw OutboundError(status == 0 ? .transport : .timeout, message)
         }
-        return OutboundResponse(status: status, headers: collector.headers, body: collector.body)
+        return OutboundResponse(status: HTTPStatus(status), headers: collector.headers, body: collector.body)
     }
 
     /// A setting that does not take would silently change what a request may do (redirects, the
@@ -221,7 +221,7 @@ final class ConnectionGate {
 final class ResponseCollector {
     let limit: Int
     var body: [UInt8] = []
-    var headers: [(name: String, value: String)] = []
+    var headers = HTTPHeaders()
     var exceededLimit = false
 
     init(limit: Int) {
@@ -251,7 +251,7 @@ final class ResponseCollector {
             headers = []
         } else if let colon = line.firstIndex(of: ":") {
             let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
-            headers.append((String(line[..<colon]), String(value)))
+            headers.append(name: String(line[..<colon]), value: String(value))
         }
     }
 }

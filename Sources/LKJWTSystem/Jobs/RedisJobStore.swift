@@ -37,17 +37,12 @@ public final class RedisJobStore: JobStore {
     /// Idle connections; each is used by one thread at a time and returned after the call.
     private let idle = Mutex<[Connection]>([])
 
-    /// Connects, authenticates, selects the database and pings, so that a wrong URL stops start-up
-    /// with the §2.3 row 8 or 9 text. The URL's password is masked in those texts.
-    public init(url text: String) throws(ConfigurationError) {
-        let printable = JobStoreLocation.maskingPassword(in: text)
-        do throws(RedisURL.ParseError) {
-            url = try RedisURL(parsing: text)
-        } catch {
-            throw .invalidRedisURL(printable, detail: error.description)
-        }
-        // Debian's libhiredis (0.14) has no TLS support.
-        guard !url.tls else { throw .invalidRedisURL(printable, detail: "TLS to Redis is not supported by this build") }
+    /// Debian's libhiredis (0.14) has no TLS support.
+    public static let supportsTLS = false
+
+    /// Connects, authenticates, selects the database and pings, so that a wrong URL stops start-up.
+    public init(url: RedisURL) throws(JobStoreError) {
+        self.url = url
         switch url.endpoint {
         case .tcp(let host, _): name = "redis:\(host)"
         case .unix(let path): name = "redis:\(path)"
@@ -57,7 +52,7 @@ public final class RedisJobStore: JobStore {
             _ = try connection.run(["PING"])
             idle.withLock { $0.append(connection) }
         } catch {
-            throw .redisPingFailed(detail: error.message)
+            throw JobStoreError(error.message)
         }
     }
 

@@ -33,8 +33,8 @@ public struct DelayedLeaveHandover: Sendable, Equatable {
 public protocol DelayedLeaveDelegation: Sendable {
     /// The client-server API base URL of a server (§9.1), or nil when it cannot be resolved.
     func clientServerAPIBaseURL(for serverName: String) -> String?
-    /// Creates or replaces the job for the handover's key; a client-facing error when it could not be stored.
-    func accept(_ handover: DelayedLeaveHandover) -> MatrixError?
+    /// Creates or replaces the job for the handover's key; why not, when it could not be stored.
+    func accept(_ handover: DelayedLeaveHandover) -> DelayedLeaveRefusal?
     /// Applies a verified SFU webhook event to the job watching that participant, if there is one.
     func apply(_ event: JobEvent, room: String, identity: String)
 }
