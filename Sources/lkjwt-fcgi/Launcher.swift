@@ -19,7 +19,7 @@ struct Launcher {
     }
 
     func launch(_ role: Role) throws {
-        // The stop signals have been blocked since start-up (LKJWTCommand.run); no thread may run yet
+        // The stop signals have been blocked since start-up (LKJWTCommand.start); no thread may run yet
         // with them unblocked.
         assert(ProcessSignals.stopSignalsBlocked)
         switch role {
