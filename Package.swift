@@ -24,9 +24,9 @@ let package = Package(
             name: "CCurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // Headers only: libcrypto is loaded on first use (LKJWTLogic/Crypto/CryptoLibrary.swift), not linked.
         .systemLibrary(
             name: "CCrypto",
-            pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
         .systemLibrary(

@@ -58,7 +58,8 @@ struct Launcher {
     }
 
     /// What a long-running process (FastCGI responder or job runner) sets up before its threads:
-    /// libcurl loaded (a missing one stops the start), the job store opened, the service composed.
+    /// libcrypto and libcurl loaded (a missing one stops the start), the job store opened, the service
+    /// composed.
     private struct LongRunning {
         let store: any JobStore
         let service: AuthorizationService
@@ -67,6 +68,7 @@ struct Launcher {
 
         init(_ launcher: Launcher) throws {
             do {
+                try CryptoLibrary.load()
                 try CurlLibrary.load()
             } catch {
                 ProcessEnvironment.printError(error.description)

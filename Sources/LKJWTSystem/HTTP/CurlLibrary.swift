@@ -1,5 +1,5 @@
 import CCurl
-import Glibc
+import LKJWTLogic
 
 /// libcurl, loaded on first use instead of linked: loading it and the two dozen libraries it needs
 /// (TLS, Kerberos, LDAP, SSH…) cost every process start 7 ms, most of a plain CGI `/healthz`, which
@@ -30,15 +30,27 @@ public enum CurlLibrary {
     static let soname = "libcurl.so.4"
 
     /// Loaded and `curl_global_init`ed on first use (thread-safe: a Swift global's initialiser runs once).
-    static let loaded: Result<Functions, LoadError> = load()
-
-    public struct LoadError: Error, CustomStringConvertible {
-        public let description: String
+    static let loaded: Result<Functions, SharedLibrary.LoadError> = Result { () throws(SharedLibrary.LoadError) in
+        let library = try SharedLibrary(soname)
+        let functions = Functions(
+            globalInit: try library.function("curl_global_init"), easyInit: try library.function("curl_easy_init"),
+            easyCleanup: try library.function("curl_easy_cleanup"), easyReset: try library.function("curl_easy_reset"),
+            easyPerform: try library.function("curl_easy_perform"), easyStrerror: try library.function("curl_easy_strerror"),
+            easySetopt: try library.function("curl_easy_setopt"), easyGetinfo: try library.function("curl_easy_getinfo"),
+            slistAppend: try library.function("curl_slist_append"), slistFreeAll: try library.function("curl_slist_free_all"),
+            url: try library.function("curl_url"), urlCleanup: try library.function("curl_url_cleanup"),
+            urlSet: try library.function("curl_url_set"), urlGet: try library.function("curl_url_get"),
+            urlStrerror: try library.function("curl_url_strerror"), free: try library.function("curl_free"))
+        let initialised = functions.globalInit(Int(CURL_GLOBAL_DEFAULT))
+        guard initialised == CURLE_OK else {
+            throw SharedLibrary.LoadError(description: "curl_global_init failed: \(String(cString: functions.easyStrerror(initialised)))")
+        }
+        return functions
     }
 
     /// Loads libcurl now. Long-running processes call it at start-up, before their threads, so that
     /// a missing or unusable libcurl stops them at once and `curl_global_init` runs single-threaded.
-    public static func load() throws(LoadError) {
+    public static func load() throws(SharedLibrary.LoadError) {
         _ = try loaded.get()
     }
 
@@ -48,33 +60,6 @@ public enum CurlLibrary {
         // Only a broken installation gets here (the package depends on libcurl4); a long-running
         // process has stopped at start-up instead (`load()`).
         case .failure(let error): fatalError("\(error)")
-        }
-    }
-
-    private static func load() -> Result<Functions, LoadError> {
-        Result { () throws(LoadError) in
-            guard let library = dlopen(soname, RTLD_NOW | RTLD_LOCAL) else {
-                throw LoadError(description: "cannot load \(soname): \(String(cString: dlerror()))")
-            }
-            func symbol<Function>(_ name: String) throws(LoadError) -> Function {
-                guard let address = dlsym(library, name) else {
-                    throw LoadError(description: "\(soname) lacks \(name) (libcurl 7.78 or newer is needed)")
-                }
-                return unsafeBitCast(address, to: Function.self)
-            }
-            let functions = Functions(
-                globalInit: try symbol("curl_global_init"), easyInit: try symbol("curl_easy_init"),
-                easyCleanup: try symbol("curl_easy_cleanup"), easyReset: try symbol("curl_easy_reset"),
-                easyPerform: try symbol("curl_easy_perform"), easyStrerror: try symbol("curl_easy_strerror"),
-                easySetopt: try symbol("curl_easy_setopt"), easyGetinfo: try symbol("curl_easy_getinfo"),
-                slistAppend: try symbol("curl_slist_append"), slistFreeAll: try symbol("curl_slist_free_all"),
-                url: try symbol("curl_url"), urlCleanup: try symbol("curl_url_cleanup"), urlSet: try symbol("curl_url_set"),
-                urlGet: try symbol("curl_url_get"), urlStrerror: try symbol("curl_url_strerror"), free: try symbol("curl_free"))
-            let initialised = functions.globalInit(Int(CURL_GLOBAL_DEFAULT))
-            guard initialised == CURLE_OK else {
-                throw LoadError(description: "curl_global_init failed: \(String(cString: functions.easyStrerror(initialised)))")
-            }
-            return functions
         }
     }
 }
