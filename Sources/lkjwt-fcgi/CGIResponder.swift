@@ -17,14 +17,14 @@ enum CGIResponder {
         var total = 0
         while total < limit {
             var input = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(clamping: deadline.remaining.milliseconds)
-            guard milliseconds > 0 else { return .timedOut }
-            let ready = poll(&input, 1, milliseconds)
-            if ready < 0 && errno == EINTR { continue }
+            // Each retry after EINTR waits only for what is left.
+            let ready = try? SystemCall.run("poll") { () -> Int32 in
+                let milliseconds = Int32(clamping: deadline.remaining.milliseconds)
+                return milliseconds > 0 ? poll(&input, 1, milliseconds) : 0
+            }
             if ready == 0 { return .timedOut }
-            let count = body.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress! + total, limit - total) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
+            let count = try? SystemCall.run("read") { body.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress! + total, limit - total) } }
+            guard let count, count > 0 else { break }
             total += count
         }
         guard total <= Request.maximumBodySize else { return .tooLarge }

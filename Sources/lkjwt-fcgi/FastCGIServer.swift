@@ -73,8 +73,7 @@ final class FastCGIServer: Sendable {
                 let thread = slot.thread.load(ordering: .acquiring)
                 if thread != 0 { pthread_kill(thread, ProcessSignals.wakeSignal) }
             }
-            var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
-            nanosleep(&pause, nil)
+            SystemCall.sleep(for: .milliseconds(20))
         }
     }
 
@@ -91,11 +90,11 @@ final class FastCGIServer: Sendable {
             let accepted = FCGX_Accept_r(&request)
             slot.idle.store(false, ordering: .sequentiallyConsistent)
             guard accepted >= 0 else {
+                let failure = SystemCall.lastError("accept")
                 if shuttingDown.load(ordering: .acquiring) { break }
                 // A transient accept failure (EMFILE and the like): do not spin.
-                logger.warning("FastCGI accept failed", metadata: ["err": "\(String(cString: strerror(errno)))"])
-                var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
-                nanosleep(&pause, nil)
+                logger.warning("FastCGI accept failed", metadata: ["err": "\(failure.reason)"])
+                SystemCall.sleep(for: .milliseconds(100))
                 continue
             }
             handle(&request)

@@ -102,7 +102,7 @@ struct Launcher {
                 roomService: roomService,
                 delayedEvents: DelayedEventClient(http: http, clock: clock, addressRules: addressRules),
                 clock: clock, random: random),
-            settings: JobMachine.Settings(sanityInterval: Duration.seconds(configuration.sanityCheckIntervalSeconds).milliseconds),
+            settings: JobMachine.Settings(sanityInterval: .seconds(configuration.sanityCheckIntervalSeconds)),
             logger: logger)
         let service = AuthorizationService(
             configuration: configuration, dependencies: .init(

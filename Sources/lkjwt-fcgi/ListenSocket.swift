@@ -25,12 +25,13 @@ enum ListenSocket {
         if !name.isEmpty, name.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let id = gid_t(name) {
             return id
         }
-        guard status == 0 else { throw Failure(description: "cannot look up group \(name.goQuoted): \(String(cString: strerror(status)))") }
+        guard status == 0 else { throw Failure(description: "cannot look up group \(name.goQuoted): \(SystemCallError("getgrnam_r", errno: status).reason)") }
         throw Failure(description: "unknown group \(name.goQuoted) in LIVEKIT_JWT_SOCKET_GROUP")
     }
 
+    /// Call it first after the failed call: it reads errno.
     private static func systemError(_ call: String) -> Failure {
-        Failure(description: "\(call): \(String(cString: strerror(errno)))")
+        Failure(description: SystemCall.lastError(call).description)
     }
 
     private static func openUnix(_ path: String, group: gid_t?) throws(Failure) -> Int32 {
@@ -60,8 +61,7 @@ enum ListenSocket {
         let bindError = errno
         umask(previousMask)
         guard bound == 0 else {
-            errno = bindError
-            let failure = systemError("bind")
+            let failure = Failure(description: SystemCallError("bind", errno: bindError).description)
             close(socketFD)
             throw failure
         }

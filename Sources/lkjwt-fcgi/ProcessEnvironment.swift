@@ -57,8 +57,11 @@ enum ProcessEnvironment {
 
     /// The whole file; the error text is the OS's, as the contract prints it (§2.2).
     static func readFile(_ path: String) throws -> String {
-        guard let file = fopen(path, "rb") else {
-            throw FileError(description: "open \(path): \(String(cString: strerror(errno)))")
+        let file: UnsafeMutablePointer<FILE>
+        do {
+            file = try SystemCall.pointer("open") { fopen(path, "rb") }
+        } catch {
+            throw FileError(description: "open \(path): \(error.reason)")
         }
         defer { fclose(file) }
         var bytes: [UInt8] = []
@@ -67,7 +70,7 @@ enum ProcessEnvironment {
             let count = fread(&buffer, 1, buffer.count, file)
             if count > 0 { bytes += buffer[0..<count] }
             if count < buffer.count {
-                if ferror(file) != 0 { throw FileError(description: "read \(path): \(String(cString: strerror(errno)))") }
+                if ferror(file) != 0 { throw FileError(description: "read \(path): \(SystemCall.lastError("read").reason)") }
                 break
             }
         }

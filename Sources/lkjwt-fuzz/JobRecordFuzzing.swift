@@ -31,7 +31,7 @@ enum JobRecordFuzzing {
             }
             var current: DelayedLeaveJob? = job
             var clock = now
-            let settings = JobMachine.Settings(sanityInterval: 30_000)
+            let settings = JobMachine.Settings(sanityInterval: .seconds(30))
             for round in 0..<4 {
                 let event = JobEvent.allCases[(choice + round) % JobEvent.allCases.count]
                 _ = JobMachine.apply(event, to: &current, now: clock)

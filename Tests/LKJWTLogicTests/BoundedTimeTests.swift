@@ -34,11 +34,11 @@ struct BoundedTimeTests {
         let first = Thread {
             _ = cache.value(for: "k", deadline: Deadline(after: .seconds(30))) {
                 computing.signal()
-                release.wait(milliseconds: 30_000)
+                release.wait(timeout: .milliseconds(30_000))
                 return (1, .seconds(60))
             }
         }
-        computing.wait(milliseconds: 5_000)
+        computing.wait(timeout: .milliseconds(5_000))
         let start = ContinuousClock.now
         let waited = cache.value(for: "k", deadline: Deadline(after: .milliseconds(200))) { (2, nil) }
         let elapsed = start.duration(to: .now)
@@ -60,7 +60,7 @@ struct BoundedTimeTests {
                 return (7, nil)
             }
         }
-        computing.wait(milliseconds: 5_000)
+        computing.wait(timeout: .milliseconds(5_000))
         #expect(cache.value(for: "k", deadline: Deadline(after: .seconds(10))) { (8, nil) } == 7)
         first.join()
     }
@@ -70,12 +70,12 @@ struct BoundedTimeTests {
         let release = Semaphore()
         let resolver = Self.resolver(srv: TimedSRVResolver(.notFound)) { _ throws(OutboundError) in
             started.signal()
-            release.wait(milliseconds: 30_000)
+            release.wait(timeout: .milliseconds(30_000))
             throw OutboundError(.transport, "timed out")
         }
         let name = try #require(ServerName.parse("silent.example"))
         let first = Thread { _ = try? resolver.resolve(name, deadline: Deadline(after: .seconds(30))) }
-        started.wait(milliseconds: 5_000)
+        started.wait(timeout: .milliseconds(5_000))
         let start = ContinuousClock.now
         #expect(throws: ServerResolver.Failure.self) { try resolver.resolve(name, deadline: Deadline(after: .milliseconds(300))) }
         #expect(start.duration(to: .now) < .seconds(2))

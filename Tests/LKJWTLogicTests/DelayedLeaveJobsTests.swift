@@ -47,7 +47,7 @@ struct DelayedLeaveJobsTests {
                 roomService: RoomServiceClient(liveKitURL: "ws://sfu.test", apiKey: "k", apiSecret: "s", http: world.http, clock: RealTimeClock()),
                 delayedEvents: DelayedEventClient(http: world.http, clock: RealTimeClock()),
                 clock: RealTimeClock(), random: GeneratorRandomSource()),
-            settings: JobMachine.Settings(sanityInterval: 0), logger: logger)
+            settings: JobMachine.Settings(sanityInterval: .zero), logger: logger)
         return (jobs, JobScheduler(jobs: jobs, executors: 2, logger: logger))
     }
 

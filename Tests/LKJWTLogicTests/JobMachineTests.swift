@@ -4,7 +4,7 @@ import Testing
 @testable import LKJWTLogic
 
 struct JobMachineTests {
-    static let settings = JobMachine.Settings(sanityInterval: 0)
+    static let settings = JobMachine.Settings(sanityInterval: .zero)
     static let start: Int64 = 1_700_000_000_000
 
     static func handover(timeout: Int64 = 8000) -> DelayedLeaveHandover {
@@ -131,7 +131,7 @@ struct JobMachineTests {
         #expect(JobMachine.releaseClaims(&job, ofGoneOwners: ["someone-else"]).isEmpty)
         #expect(job == before)
         #expect(JobMachine.claimDueWork(&job, now: Self.start + 1_500, owner: "b", settings: Self.settings).work.isEmpty)
-        #expect(job?.nextDue == Self.start + Self.settings.lease)
+        #expect(job?.nextDue == Self.start + Self.settings.lease.milliseconds)
     }
 
     @Test func aGoneOwnersClaimIsTakenAtOnce() throws {
@@ -201,7 +201,7 @@ struct JobMachineTests {
 
     @Test func lookupSuccessConnectsAndStartsSanityChecks() throws {
         var job: DelayedLeaveJob? = try Self.newJob(timeout: 60_000)
-        let settings = JobMachine.Settings(sanityInterval: 30_000)
+        let settings = JobMachine.Settings(sanityInterval: .seconds(30))
         let work = JobMachine.claimDueWork(&job, now: Self.start, owner: "a", settings: settings).work[0]
         _ = JobMachine.complete(&job, work: work, outcome: .presence(.present), now: Self.start + 10, random: FixedRandomSource(byte: 0), settings: settings)
         #expect(job?.state == .connected)

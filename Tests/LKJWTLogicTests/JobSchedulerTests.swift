@@ -9,8 +9,8 @@ struct JobSchedulerTests {
 
     @Test func aSchedulerIsAliveWhileTheNewestHeartbeatIsFresh() {
         #expect(!JobScheduler.isAlive(heartbeat: nil, now: Self.now))
-        #expect(JobScheduler.isAlive(heartbeat: Self.now - JobScheduler.heartbeatTimeout, now: Self.now))
-        #expect(!JobScheduler.isAlive(heartbeat: Self.now - JobScheduler.heartbeatTimeout - 1, now: Self.now))
+        #expect(JobScheduler.isAlive(heartbeat: Self.now - JobScheduler.heartbeatTimeout.milliseconds, now: Self.now))
+        #expect(!JobScheduler.isAlive(heartbeat: Self.now - JobScheduler.heartbeatTimeout.milliseconds - 1, now: Self.now))
         // Written by a host whose clock is a little ahead.
         #expect(JobScheduler.isAlive(heartbeat: Self.now + 1_000, now: Self.now))
     }

@@ -10,7 +10,7 @@ import Testing
 /// hints are clamped to the activity's remaining time before any arithmetic.
 struct UntrustedNumbersTests {
     static let now: Int64 = 1_700_000_000_000
-    static let settings = JobMachine.Settings(sanityInterval: 0)
+    static let settings = JobMachine.Settings(sanityInterval: .zero)
 
     // MARK: The helper
 
@@ -162,7 +162,7 @@ struct UntrustedNumbersTests {
                 _ = JobMachine.recover(parsed, now: now, newJobID: "N")
                 _ = JobMachine.sendWindow(parsed, now: now)
                 _ = job?.nextDue
-                let claimed = JobMachine.claimDueWork(&job, now: now, owner: "a", settings: JobMachine.Settings(sanityInterval: .max))
+                let claimed = JobMachine.claimDueWork(&job, now: now, owner: "a", settings: JobMachine.Settings(sanityInterval: .milliseconds(Int64.max)))
                 for work in claimed.work {
                     var copy = job
                     for outcome in [
@@ -170,7 +170,7 @@ struct UntrustedNumbersTests {
                         .presence(.present), .presence(.absent),
                     ] {
                         copy = job
-                        _ = JobMachine.complete(&copy, work: work, outcome: outcome, now: now, random: FixedRandomSource(byte: 0xFF), settings: JobMachine.Settings(sanityInterval: .max))
+                        _ = JobMachine.complete(&copy, work: work, outcome: outcome, now: now, random: FixedRandomSource(byte: 0xFF), settings: JobMachine.Settings(sanityInterval: .milliseconds(Int64.max)))
                         _ = copy.map { try? DelayedLeaveJob(record: $0.record()) }
                     }
                 }

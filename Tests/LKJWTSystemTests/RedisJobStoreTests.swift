@@ -403,6 +403,26 @@ struct RedisJobStoreTests {
         #expect(try store.newestHeartbeat() == 42)
     }
 
+    /// hiredis's kind of failure and Redis's error replies stay apart from the text.
+    @Test func errorsKeepTheirKind() throws {
+        let refusing = try RedisURL(parsing: "redis://127.0.0.1:1")
+        do {
+            _ = try RedisJobStore(url: refusing)
+            Issue.record("connected to port 1")
+        } catch {
+            #expect(error.cause == .library("hiredis", code: 1), "REDIS_ERR_IO")
+        }
+        let server = try RedisServer(password: "right")
+        defer { server.stop() }
+        let wrongPassword = try RedisURL(parsing: "redis://:wrong@127.0.0.1:\(server.port)")
+        do {
+            _ = try RedisJobStore(url: wrongPassword)
+            Issue.record("authenticated with a wrong password")
+        } catch {
+            #expect(error.cause == .errorReply)
+        }
+    }
+
     @Test func recoveryLockExpiresWhenItsHolderDied() throws {
         let server = try RedisServer()
         defer { server.stop() }

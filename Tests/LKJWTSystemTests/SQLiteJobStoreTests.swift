@@ -88,6 +88,20 @@ struct SQLiteJobStoreTests {
         try JobStoreConformance(store: store, secondConnection: try SQLiteJobStore(path: directory.database)).unparsableRecordIsSkippedNotOverwritten(key)
     }
 
+    /// A file that is not a database fails with SQLite's own code, not only its text.
+    @Test func aCorruptFileKeepsSQLitesCode() throws {
+        let directory = try TemporaryDirectory()
+        let file = try #require(fopen(directory.database, "wb"))
+        fputs(String(repeating: "not a database ", count: 400), file)
+        fclose(file)
+        do {
+            _ = try SQLiteJobStore(path: directory.database)
+            Issue.record("opened a file that is no database")
+        } catch {
+            #expect(error.cause == .library("sqlite", code: SQLITE_NOTADB))
+        }
+    }
+
     /// The delayed-leave jobs of one process over `store`. Accepting and claiming make no calls, so
     /// the clients get a real HTTP client they never use.
     static func jobs(over store: any JobStore) -> DelayedLeaveJobs {
@@ -99,7 +113,7 @@ struct SQLiteJobStoreTests {
                 store: store, clientServerAPI: ClientServerAPIResolver(overrides: CSAPIURLOverrides(), http: http, clock: clock),
                 roomService: RoomServiceClient(liveKitURL: "ws://sfu.test", apiKey: "k", apiSecret: "s", http: http, clock: clock),
                 delayedEvents: DelayedEventClient(http: http, clock: clock), clock: clock, random: SystemRandomSource()),
-            settings: JobMachine.Settings(sanityInterval: 0), logger: logger)
+            settings: JobMachine.Settings(sanityInterval: .zero), logger: logger)
     }
 
     /// Unparsable rows due long ago neither crash the scheduler nor crowd out real work: each is

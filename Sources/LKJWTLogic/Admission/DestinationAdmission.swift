@@ -23,13 +23,13 @@ import Synchronization
 public final class DestinationAdmission: Sendable {
     public struct Limits: Sendable, Equatable {
         /// Requests to servers not known to answer in flight at once.
-        public var unknownTotal: Int
+        var unknownTotal: Int
         /// Requests to any one server in flight at once.
-        public var perDestination: Int
+        var perDestination: Int
         /// An answer makes a server known for this long.
-        public var knownFor: Duration = .seconds(600)
+        var knownFor: Duration = .seconds(600)
         /// How recent a server's latest admitted request must be for an over-budget request to wait for it.
-        public var probeGrace: Duration = .milliseconds(500)
+        var probeGrace: Duration = .milliseconds(500)
         /// Servers remembered at most (names come from clients).
         public var capacity = 10_000
 
@@ -80,7 +80,7 @@ public final class DestinationAdmission: Sendable {
     }
 
     /// Waits no longer than `deadline` (and `probeGrace`).
-    public func admit(_ destination: String, deadline: Deadline) -> Decision {
+    func admit(_ destination: String, deadline: Deadline) -> Decision {
         let grace = Deadline(after: limits.probeGrace)
         while true {
             switch attempt(destination, mayWait: !grace.hasPassed && !deadline.hasPassed) {

@@ -1,5 +1,5 @@
 extension MatrixError {
     /// §13.3: the budget for servers not known to answer is spent; answered at once, never queued.
-    public static let unknownServersBusy = MatrixError(
+    static let unknownServersBusy = MatrixError(
         status: 503, errcode: "M_UNKNOWN", message: "Too many requests to homeservers not known to answer are in progress; try again later")
 }

@@ -20,7 +20,7 @@ public enum AccessPolicy: Sendable, Equatable, CustomStringConvertible {
             .map { String(Substring($0)) }
     }
 
-    public func evaluate(serverName: String) -> AccessDecision {
+    func evaluate(serverName: String) -> AccessDecision {
         switch self {
         case .everyone:
             return AccessDecision(access: .full, reason: "every homeserver has full access")
@@ -55,5 +55,5 @@ public struct AccessDecision: Sendable, Equatable {
         self.reason = reason
     }
 
-    public var isFull: Bool { access == .full }
+    var isFull: Bool { access == .full }
 }

@@ -78,7 +78,7 @@ public struct Configuration: Sendable, Equatable, CustomStringConvertible {
 /// Verification settings for every outgoing HTTPS connection (§2.1, §5.5).
 public struct TLSSettings: Sendable, Equatable {
     /// The only value of `LIVEKIT_INSECURE_SKIP_VERIFY_TLS` that switches verification off.
-    public static let skipVerificationConsent = "YES_I_KNOW_WHAT_I_AM_DOING"
+    static let skipVerificationConsent = "YES_I_KNOW_WHAT_I_AM_DOING"
 
     public var skipVerification: Bool
     /// CA bundle replacing the system trust store (`SSL_CERT_FILE`).
@@ -102,10 +102,10 @@ public enum JobStoreLocation: Sendable, Equatable, CustomStringConvertible {
     case memory
 
     /// The `LIVEKIT_JOBS_DB` value that selects `.memory`.
-    public static let memoryPath = ":memory:"
+    static let memoryPath = ":memory:"
     /// Used when neither `LIVEKIT_JOBS_DB` nor systemd's `STATE_DIRECTORY` is set; its directory is
     /// created (mode 0700) when missing.
-    public static let defaultDatabasePath = "/var/lib/lkjwt-fcgi/jobs.sqlite3"
+    static let defaultDatabasePath = "/var/lib/lkjwt-fcgi/jobs.sqlite3"
 
     /// `sqlite:<path>`, the Redis URL with its password masked, or `memory`; safe to log.
     public var description: String {

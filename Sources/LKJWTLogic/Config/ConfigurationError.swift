@@ -10,41 +10,41 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     public var description: String { message }
 
     /// Row 2: a key or secret file could not be read; upstream prints the OS error as is.
-    public static func unreadableFile(_ error: any Error) -> ConfigurationError {
+    static func unreadableFile(_ error: any Error) -> ConfigurationError {
         ConfigurationError(message: "\(error)")
     }
 
     /// Row 2.
-    public static let invalidKeySecretFileFormat = ConfigurationError(message: "invalid key secret file format!")
+    static let invalidKeySecretFileFormat = ConfigurationError(message: "invalid key secret file format!")
 
     /// Row 3.
-    public static let missingCredentials = ConfigurationError(message: "LIVEKIT_KEY* / LIVEKIT_SECRET* and LIVEKIT_URL must be set")
+    static let missingCredentials = ConfigurationError(message: "LIVEKIT_KEY* / LIVEKIT_SECRET* and LIVEKIT_URL must be set")
 
     /// Row 5.
-    public static let bindAndPortTogether = ConfigurationError(message: "LIVEKIT_JWT_BIND and LIVEKIT_JWT_PORT must not be set together")
+    static let bindAndPortTogether = ConfigurationError(message: "LIVEKIT_JWT_BIND and LIVEKIT_JWT_PORT must not be set together")
 
     /// Extension after row 5.
-    public static func invalidBind(_ value: String) -> ConfigurationError {
+    static func invalidBind(_ value: String) -> ConfigurationError {
         ConfigurationError(message: "LIVEKIT_JWT_BIND is not a valid listen address: \(value.goQuoted)")
     }
 
     /// Extension after row 5.
-    public static func invalidPort(_ value: String) -> ConfigurationError {
+    static func invalidPort(_ value: String) -> ConfigurationError {
         ConfigurationError(message: "LIVEKIT_JWT_PORT must be a port number, got \(value.goQuoted)")
     }
 
     /// Row 6.
-    public static func invalidSanityCheckInterval(_ value: String) -> ConfigurationError {
+    static func invalidSanityCheckInterval(_ value: String) -> ConfigurationError {
         ConfigurationError(message: "LIVEKIT_SANITY_CHECK_INTERVAL_SECONDS must be a non-negative integer, got \(value.goQuoted)")
     }
 
     /// Row 7.
-    public static func invalidCSAPIURLOverride(entry: String) -> ConfigurationError {
+    static func invalidCSAPIURLOverride(entry: String) -> ConfigurationError {
         ConfigurationError(message: "failed parsing LIVEKIT_CS_API_URL_OVERRIDES: invalid entry \(entry.goQuoted), expected server_name=url")
     }
 
     /// Row 12, checked right after row 7.
-    public static func invalidIPRangeEntry(variable: String, entry: String) -> ConfigurationError {
+    static func invalidIPRangeEntry(variable: String, entry: String) -> ConfigurationError {
         ConfigurationError(message: "Invalid \(variable) entry \(entry.goQuoted): expected an IP address or CIDR range")
     }
 

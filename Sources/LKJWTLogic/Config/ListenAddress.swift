@@ -56,7 +56,7 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// False for unix sockets and for `localhost`, 127.0.0.0/8 and ::1 (also IPv4-mapped); true for
     /// every other host, including the empty one (all interfaces) and names that need a lookup.
-    public var isReachableFromOtherHosts: Bool {
+    var isReachableFromOtherHosts: Bool {
         guard case .tcp(let host, _) = self else { return false }
         if host == "localhost" { return false }
         var ipv4 = in_addr()

@@ -20,7 +20,7 @@ public struct OutboundAddressRules: Sendable {
     }
 
     /// The policy for federation discovery and userinfo of `serverName`; nil when nothing is checked.
-    public func federation(of serverName: String) -> OutboundAddressPolicy? {
+    func federation(of serverName: String) -> OutboundAddressPolicy? {
         policy.blocksNothing || listedServers.contains(serverName) ? nil : policy
     }
 

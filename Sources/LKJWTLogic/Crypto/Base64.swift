@@ -13,7 +13,7 @@ public enum Base64 {
     }
 
     /// Decodes base64url without padding (as JWS uses); nil for any character outside the alphabet.
-    public static func decodeURL(_ text: String) -> [UInt8]? {
+    static func decodeURL(_ text: String) -> [UInt8]? {
         decode(text, alphabet: urlAlphabet)
     }
 

@@ -31,14 +31,7 @@ public enum CryptoLibrary {
         _ = try loaded.get()
     }
 
-    static var functions: Functions {
-        switch loaded {
-        case .success(let functions): return functions
-        // Only a broken installation gets here (the package depends on libssl3); a long-running
-        // process has stopped at start-up instead (`load()`).
-        case .failure(let error): fatalError("\(error)")
-        }
-    }
+    static var functions: Functions { SharedLibrary.required(loaded) }
 }
 
 // The libcrypto functions this module calls, by their OpenSSL names and types.

@@ -25,7 +25,7 @@ public enum Digest {
     }
 
     /// Compares in time that depends only on the length, so signatures cannot be guessed byte by byte.
-    public static func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    static func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
         guard lhs.count == rhs.count else { return false }
         if lhs.isEmpty { return true }
         return lhs.withUnsafeBufferPointer { left in

@@ -5,7 +5,7 @@ public protocol RandomSource: Sendable {
 
 extension RandomSource {
     /// A uniformly distributed value in [0, 1).
-    public func unitInterval() -> Double {
+    func unitInterval() -> Double {
         let raw = bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         return Double(raw >> 11) / Double(UInt64(1) << 53)
     }

@@ -14,7 +14,7 @@ public struct HTTPMethod: RawRepresentable, Hashable, Sendable, ExpressibleByStr
     public static let get = HTTPMethod(rawValue: "GET")
     public static let head = HTTPMethod(rawValue: "HEAD")
     public static let post = HTTPMethod(rawValue: "POST")
-    public static let options = HTTPMethod(rawValue: "OPTIONS")
+    static let options = HTTPMethod(rawValue: "OPTIONS")
 
     public var description: String { rawValue }
 }

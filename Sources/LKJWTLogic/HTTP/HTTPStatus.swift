@@ -14,7 +14,7 @@ public struct HTTPStatus: Hashable, Comparable, Sendable, ExpressibleByIntegerLi
     public static func < (lhs: HTTPStatus, rhs: HTTPStatus) -> Bool { lhs.code < rhs.code }
 
     /// The phrase of RFC 9110 §15 (and RFC 6585 for 429); empty for a code without one.
-    public var reasonPhrase: String {
+    var reasonPhrase: String {
         switch code {
         case 100: "Continue"
         case 101: "Switching Protocols"

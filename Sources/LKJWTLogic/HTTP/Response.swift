@@ -11,7 +11,7 @@ public struct Response: Sendable, Equatable {
         self.body = body
     }
 
-    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+    var bodyText: String { String(decoding: body, as: UTF8.self) }
 
     /// Serialised as a CGI response: `Status:` line (contract §3.2), headers, blank line, body.
     public func cgiBytes() -> [UInt8] {

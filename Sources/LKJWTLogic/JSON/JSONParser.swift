@@ -8,7 +8,7 @@ public struct JSONParser {
     }
 
     /// Deeper documents are rejected rather than risking the worker thread's stack.
-    public static let maximumDepth = 64
+    static let maximumDepth = 64
 
     private let bytes: [UInt8]
     private var position = 0

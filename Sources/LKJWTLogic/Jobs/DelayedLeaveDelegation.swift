@@ -8,7 +8,7 @@ public struct DelayedLeaveHandover: Sendable, Equatable {
     public var delayID: String
     /// Milliseconds.
     public var delayTimeout: Int64
-    public var roomAlias: String
+    var roomAlias: String
     public var identity: String
     /// Further identities the same member may appear under on the SFU (the legacy `user:device`).
     public var alternativeIdentities: [String]

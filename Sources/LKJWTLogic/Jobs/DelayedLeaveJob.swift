@@ -31,9 +31,9 @@ public struct DelayedLeaveJob: Sendable, Equatable {
     /// Bumped by every stored change; optimistic stores compare it.
     public var version: Int64 = 0
     public var waitingTimerDue: Int64?
-    public var lookupPhase: LookupPhase = .initial
+    var lookupPhase: LookupPhase = .initial
     public var lookup: Activity?
-    public var restartDeadline: Int64?
+    var restartDeadline: Int64?
     public var restart: Activity?
     public var send: Activity?
     /// A record without our engine state (written by upstream lk-jwt-service): recovery resets it.

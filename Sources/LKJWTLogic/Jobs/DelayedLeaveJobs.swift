@@ -45,7 +45,7 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
     public var nowMilliseconds: Int64 { dependencies.clock.now().unixMilliseconds }
 
     /// Called when work became due in this process, so the local scheduler need not wait for its next poll.
-    public func onWork(_ handler: @escaping @Sendable () -> Void) {
+    func onWork(_ handler: @escaping @Sendable () -> Void) {
         wakeHandler.withLock { $0 = handler }
     }
 
@@ -198,11 +198,16 @@ public final class DelayedLeaveJobs: DelayedLeaveDelegation, Sendable {
 
     /// Releases claims on work this process will not perform (shutdown), so others take it at once.
     func release(_ work: JobMachine.Work) {
-        _ = try? dependencies.store.update(work.key) { job in
-            guard job?.jobID == work.jobID else { return }
-            for path in [\DelayedLeaveJob.lookup, \DelayedLeaveJob.restart, \DelayedLeaveJob.send] where job?[keyPath: path]?.claim == work.claim {
-                job?[keyPath: path]?.claim = nil
+        do {
+            try dependencies.store.update(work.key) { job in
+                guard job?.jobID == work.jobID else { return }
+                for path in [\DelayedLeaveJob.lookup, \DelayedLeaveJob.restart, \DelayedLeaveJob.send] where job?[keyPath: path]?.claim == work.claim {
+                    job?[keyPath: path]?.claim = nil
+                }
             }
+        } catch {
+            // The claim then lapses with its lease, or with this process's liveness record.
+            logger.warning("Could not hand a claim back to the store", metadata: ["room": .untrusted(work.key.room), "lkId": .untrusted(work.key.identity), "err": .untrusted("\(error)")])
         }
     }
 

@@ -2,12 +2,12 @@
 /// no I/O, no clock. Stores call these inside their atomic update; the scheduler does the I/O.
 public enum JobMachine {
     public struct Settings: Sendable {
-        /// Phase-2 sanity check period; 0 disables it.
-        public var sanityInterval: Int64
+        /// Phase-2 sanity check period; zero disables it.
+        public var sanityInterval: Duration
         /// How long a claim protects an attempt (longer than any single attempt).
-        public var lease: Int64 = 30_000
+        public var lease: Duration
 
-        public init(sanityInterval: Int64 = 0, lease: Int64 = 30_000) {
+        public init(sanityInterval: Duration = .zero, lease: Duration = .seconds(30)) {
             self.sanityInterval = sanityInterval
             self.lease = lease
         }
@@ -16,7 +16,7 @@ public enum JobMachine {
     /// Longest waiting time and phase-1 lookup window (§8.5).
     static let maximumWait: Int64 = 3_600_000
     /// Largest delay whose nanosecond count fits in 64 bits (§8.8).
-    public static let maximumDelayTimeout: Int64 = 9_223_372_036_854
+    static let maximumDelayTimeout: Int64 = 9_223_372_036_854
 
     public enum WorkKind: String, Sendable {
         case lookup, restart, send
@@ -65,7 +65,7 @@ public enum JobMachine {
     // MARK: Creation
 
     /// A new job in W (§8.8), or the refusal of §8.8 when the delay timeout is out of range.
-    public static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, DelayedLeaveRefusal> {
+    static func newJob(_ handover: DelayedLeaveHandover, jobID: String, now: Int64) -> Result<DelayedLeaveJob, DelayedLeaveRefusal> {
         guard handover.delayTimeout > 0, handover.delayTimeout <= maximumDelayTimeout else {
             return .failure(.invalidDelayTimeout(handover.delayTimeout))
         }
@@ -162,7 +162,7 @@ public enum JobMachine {
         }
         guard var current = job else { return ([], notes) }
         var work: [Work] = []
-        let claim = Claim(owner: owner, expires: now.saturatingAdding(settings.lease))
+        let claim = Claim(owner: owner, expires: now.saturatingAdding(settings.lease.milliseconds))
         let snapshot = current
         func claimIfDue(_ activity: inout Activity?, _ kind: WorkKind) {
             guard var value = activity, isClaimable(value, now: now) else { return }
@@ -209,7 +209,7 @@ public enum JobMachine {
     /// now`, so the homeserver has already sent or dropped the event, and no live owner holds a claim on
     /// it. A claimed restart keeps the job whoever holds it: its attempt may have restarted the event
     /// without living to record it, so `restarted_at` may be stale; the takeover finds out (a 404 ends it).
-    public static func isExpired(_ job: DelayedLeaveJob, now: Int64, liveOwners: Set<String>) -> Bool {
+    static func isExpired(_ job: DelayedLeaveJob, now: Int64, liveOwners: Set<String>) -> Bool {
         guard job.delayTimeout > 0 else { return true }
         // Saturating: both numbers come from a stored record.
         let (end, overflow) = job.restartedAt.addingReportingOverflow(job.delayTimeout)
@@ -248,9 +248,9 @@ public enum JobMachine {
         switch (current.lookupPhase, presence) {
         case (.initial, .present):
             current.lookup = nil
-            if settings.sanityInterval > 0 {
+            if settings.sanityInterval > .zero {
                 current.lookupPhase = .sanity
-                current.lookup = Activity(due: now.saturatingAdding(settings.sanityInterval), sequenceStart: now, maxElapsed: .max)
+                current.lookup = Activity(due: now.saturatingAdding(settings.sanityInterval.milliseconds), sequenceStart: now, maxElapsed: .max)
             }
             job = current
             if let transition = apply(.participantLookupSuccessful, to: &job, now: now) { notes.append(.transition(transition)) }
@@ -268,7 +268,7 @@ public enum JobMachine {
             if let transition = apply(.sfuParticipantGone, to: &job, now: now) { notes.append(.transition(transition)) }
         case (.sanity, let other):
             if case .unknown(let reason) = other { notes.append(.sanityCheckUnknown(reason)) }
-            lookup.due = now.saturatingAdding(settings.sanityInterval)
+            lookup.due = now.saturatingAdding(settings.sanityInterval.milliseconds)
             current.lookup = lookup
             job = current
         }

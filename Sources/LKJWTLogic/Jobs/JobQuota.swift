@@ -9,9 +9,9 @@ public struct JobQuota: Sendable, Equatable {
         case server
     }
 
-    public static let jobsPerUser = 32
+    static let jobsPerUser = 32
     /// Only for servers admitted through `*`: the operator vouches for servers it lists.
-    public static let jobsPerWildcardServer = 1000
+    static let jobsPerWildcardServer = 1000
 
     /// Live jobs one owner may have; nil: no cap. A job without owner is never capped by it.
     public var perUser: Int?

@@ -9,17 +9,17 @@ import Synchronization
 /// record lapsed (§8.10 rule 4, rev. 2).
 public final class JobScheduler: Sendable {
     /// Due work starts within this of its due time (the contract asks for 250 ms at most).
-    static let pollInterval: Int64 = 50
-    static let heartbeatInterval: Int64 = 5_000
+    static let pollInterval: Duration = .milliseconds(50)
+    static let heartbeatInterval: Duration = .seconds(5)
     /// A heartbeat older than this means no scheduler is alive (§8.11).
-    public static let heartbeatTimeout: Int64 = 15_000
+    public static let heartbeatTimeout: Duration = .seconds(15)
     /// The owner record is renewed this often (one store write)…
-    static let livenessRenewalInterval: Int64 = 500
+    static let livenessRenewalInterval: Duration = .milliseconds(500)
     /// …and valid this long: a renewal may be 700 ms late before others think us gone, and a dead
     /// owner's claims are taken within this plus one check interval (the contract allows 1.5 s).
-    static let livenessValidity: Int64 = 1_200
+    static let livenessValidity: Duration = .milliseconds(1_200)
     /// How often other owners' records are read for lapses (a read; the scan follows only on a lapse).
-    static let livenessCheckInterval: Int64 = 100
+    static let livenessCheckInterval: Duration = .milliseconds(100)
 
     /// Claimed work held at most, in all lanes: a stalling server's due work waits here rather than
     /// hide other servers' due work from the store's soonest-first query.
@@ -92,7 +92,7 @@ public final class JobScheduler: Sendable {
     public static func isAlive(heartbeat: Int64?, now: Int64) -> Bool {
         guard let heartbeat else { return false }
         // The heartbeat is a stored number: any value, a corrupt one included, must compare safely.
-        return now.saturatingSubtracting(heartbeat) <= heartbeatTimeout
+        return now.saturatingSubtracting(heartbeat) <= heartbeatTimeout.milliseconds
     }
 
     /// Registers this process as a claim owner, purges the jobs that expired while nobody handled them
@@ -153,16 +153,16 @@ public final class JobScheduler: Sendable {
 
     private func keepAlive() {
         while state.withLock({ $0.livenessRunning }) {
-            if jobs.nowMilliseconds - state.withLock({ $0.lastRenewal }) >= Self.livenessRenewalInterval { renewLiveness() }
+            if jobs.nowMilliseconds - state.withLock({ $0.lastRenewal }) >= Self.livenessRenewalInterval.milliseconds { renewLiveness() }
             takeOverLapsedClaims()
-            _ = livenessWake.wait(milliseconds: Self.livenessCheckInterval)
+            _ = livenessWake.wait(timeout: Self.livenessCheckInterval)
         }
     }
 
     private func renewLiveness() {
         let now = jobs.nowMilliseconds
         do {
-            try jobs.dependencies.store.renewLiveness(of: jobs.owner, expires: now + Self.livenessValidity)
+            try jobs.dependencies.store.renewLiveness(of: jobs.owner, expires: now + Self.livenessValidity.milliseconds)
             state.withLock { $0.lastRenewal = now }
         } catch {
             logger.error("Could not renew this process's claim-owner record", metadata: ["err": "\(error)"])
@@ -211,13 +211,13 @@ public final class JobScheduler: Sendable {
                 }
             }
             // Woken early by new jobs, webhooks and executors that freed queue room.
-            dispatcherWake.wait(milliseconds: Self.pollInterval)
+            dispatcherWake.wait(timeout: Self.pollInterval)
         }
     }
 
     private func beat() {
         let now = jobs.nowMilliseconds
-        guard state.withLock({ now - $0.lastHeartbeat >= Self.heartbeatInterval }) else { return }
+        guard state.withLock({ now - $0.lastHeartbeat >= Self.heartbeatInterval.milliseconds }) else { return }
         do {
             try jobs.dependencies.store.writeHeartbeat(now)
             state.withLock { $0.lastHeartbeat = now }
@@ -228,11 +228,11 @@ public final class JobScheduler: Sendable {
 
     private func execute() {
         while true {
-            workAvailable.wait(milliseconds: 250)
+            workAvailable.wait(timeout: .milliseconds(250))
             let now = jobs.nowMilliseconds
             // Half the lease still left when the attempt starts: it ends before the claim could be taken over.
             let (work, stale, running) = state.withLock { state in
-                let (work, stale) = state.queue.next(now: now, leaseLeft: jobs.settings.lease / 2)
+                let (work, stale) = state.queue.next(now: now, leaseLeft: jobs.settings.lease.milliseconds / 2)
                 return (work, stale, state.running)
             }
             for item in stale { jobs.release(item) }

@@ -11,7 +11,7 @@ extension JobStore {
     }
 
     /// Owners whose liveness record is still valid at `now`.
-    public func liveOwners(now: Int64) throws(JobStoreError) -> Set<String> {
+    func liveOwners(now: Int64) throws(JobStoreError) -> Set<String> {
         Set(try livenessRecords().filter { $0.value > now }.keys)
     }
 

@@ -59,12 +59,23 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible {
         case unparsableRecord
     }
 
+    /// What the library or the system reported, so that a busy database can be told from a corrupt one.
+    public enum Cause: Sendable, Equatable {
+        /// A library's own error code: SQLite's extended result code, hiredis's context error.
+        case library(String, code: Int32)
+        /// Redis answered the command with an error reply; the connection is fine.
+        case errorReply
+        case system(SystemCallError)
+    }
+
     public let message: String
     public let kind: Kind
+    public let cause: Cause?
 
-    public init(_ message: String, kind: Kind = .failure) {
+    public init(_ message: String, kind: Kind = .failure, cause: Cause? = nil) {
         self.message = message
         self.kind = kind
+        self.cause = cause
     }
 
     package static func unparsable(_ key: JobKey, _ error: DelayedLeaveJob.RecordError) -> JobStoreError {

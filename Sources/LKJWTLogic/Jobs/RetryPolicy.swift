@@ -1,8 +1,8 @@
 /// Exponential backoff of contract §8.7: 1 s initial, ×1.5, ±50 % jitter, at most 60 s between
 /// attempts, never sleeping past the activity's max elapsed time.
 public enum RetryPolicy {
-    public static let initialInterval: Int64 = 1000
-    public static let multiplier = 1.5
+    static let initialInterval: Int64 = 1000
+    static let multiplier = 1.5
     public static let maximumInterval: Int64 = 60_000
 
     public enum Decision: Equatable, Sendable {

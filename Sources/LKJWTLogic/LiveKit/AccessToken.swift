@@ -7,19 +7,20 @@ public struct AccessToken: Sendable {
     }
 
     /// Clients join for an hour; server API tokens live six hours as LiveKit's SDKs issue them.
-    public static let joinValidity: Int64 = 3600
-    public static let serverValidity: Int64 = 21600
+    static let joinValidity: Duration = .seconds(3600)
+    static let serverValidity: Duration = .seconds(21600)
 
     static let encodedHeader = Base64.url(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
 
-    public let issuer: String
+    let issuer: String
     /// Join tokens carry the identity as `sub` and again as `identity`; server tokens carry neither.
     public let identity: String?
-    public let issuedAt: Int64
-    public let validity: Int64
-    public let grant: VideoGrant
+    /// Unix seconds, as the claims carry it.
+    let issuedAt: Int64
+    let validity: Duration
+    let grant: VideoGrant
 
-    public init(issuer: String, identity: String?, issuedAt: Date, validity: Int64, grant: VideoGrant) {
+    public init(issuer: String, identity: String?, issuedAt: Date, validity: Duration, grant: VideoGrant) {
         self.issuer = issuer
         self.identity = identity
         self.issuedAt = issuedAt.unixSeconds
@@ -39,7 +40,7 @@ public struct AccessToken: Sendable {
         var members = [JSONMember("iss", .string(issuer))]
         if let identity { members.append(JSONMember("sub", .string(identity))) }
         members += [
-            JSONMember("exp", .integer(issuedAt.saturatingAdding(validity))),
+            JSONMember("exp", .integer(issuedAt.saturatingAdding(validity.components.seconds))),
             JSONMember("nbf", .integer(issuedAt)),
             JSONMember("iat", .integer(issuedAt)),
         ]

@@ -12,7 +12,7 @@ public struct ProtobufWriter {
     }
 
     /// Proto3 omits default values, so zero is not written.
-    public mutating func uint(_ field: Int, _ value: UInt64) {
+    mutating func uint(_ field: Int, _ value: UInt64) {
         guard value != 0 else { return }
         tag(field, wireType: 0)
         varint(value)

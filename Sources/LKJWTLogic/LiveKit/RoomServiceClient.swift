@@ -1,9 +1,9 @@
 /// LiveKit's RoomService over Twirp with protobuf bodies (contract §6.3–§6.6).
 public struct RoomServiceClient: Sendable {
     public struct CreatedRoom: Sendable, Equatable {
-        public var sid: String?
+        var sid: String?
         /// Unix seconds, when the SFU said.
-        public var creationTime: Int64?
+        var creationTime: Int64?
     }
 
     public struct CallError: Error, Sendable, CustomStringConvertible {
@@ -26,7 +26,7 @@ public struct RoomServiceClient: Sendable {
     }
 
     /// `ws…` becomes `http…`, a bare host gets `http://`, path and port stay (§6.4).
-    public static func twirpBaseURL(liveKitURL: String) -> String {
+    static func twirpBaseURL(liveKitURL: String) -> String {
         var base = liveKitURL
         if base.hasPrefix("ws") {
             base = "http" + base.dropFirst(2)
@@ -37,7 +37,7 @@ public struct RoomServiceClient: Sendable {
         return base
     }
 
-    public static func createRoomBody(alias: String) -> [UInt8] {
+    static func createRoomBody(alias: String) -> [UInt8] {
         var writer = ProtobufWriter()
         writer.string(1, alias)
         writer.uint(2, 300)  // empty_timeout: seconds an empty room is kept
@@ -45,7 +45,7 @@ public struct RoomServiceClient: Sendable {
         return writer.bytes
     }
 
-    public static func participantIdentityBody(room: String, identity: String) -> [UInt8] {
+    static func participantIdentityBody(room: String, identity: String) -> [UInt8] {
         var writer = ProtobufWriter()
         writer.string(1, room)
         writer.string(2, identity)

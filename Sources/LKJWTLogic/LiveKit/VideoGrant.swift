@@ -14,10 +14,10 @@ public struct VideoGrant: Sendable, Equatable {
     }
 
     /// Server API token for `CreateRoom`.
-    public static let roomCreate = VideoGrant(members: [JSONMember("roomCreate", .bool(true))])
+    static let roomCreate = VideoGrant(members: [JSONMember("roomCreate", .bool(true))])
 
     /// Server API token for `GetParticipant` in one room.
-    public static func roomAdmin(room: String) -> VideoGrant {
+    static func roomAdmin(room: String) -> VideoGrant {
         VideoGrant(members: [JSONMember("roomAdmin", .bool(true)), JSONMember("room", .string(room))])
     }
 }

@@ -44,11 +44,11 @@ extension WebhookEvent {
             "USER_UNAVAILABLE", "USER_REJECTED", "SIP_TRUNK_FAILURE", "CONNECTION_TIMEOUT", "MEDIA_FAILURE",
         ]
 
-        public static let unknownReason = DisconnectReason(rawValue: 0)
-        public static let clientInitiated = DisconnectReason(rawValue: 1)
+        static let unknownReason = DisconnectReason(rawValue: 0)
+        static let clientInitiated = DisconnectReason(rawValue: 1)
 
         /// The only reason that means the user hung up on purpose.
-        public var isClientInitiated: Bool { self == .clientInitiated }
+        var isClientInitiated: Bool { self == .clientInitiated }
 
         public var description: String {
             Self.names.indices.contains(Int(rawValue)) ? Self.names[Int(rawValue)] : String(rawValue)

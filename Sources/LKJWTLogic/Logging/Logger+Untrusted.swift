@@ -6,7 +6,7 @@ extension Logger.MetadataValue {
 
     /// A value a request or a remote server chose (a room, a user ID, a server's error text), cut to
     /// 255 bytes at a scalar boundary, so that no request can write kilobytes into the log (§13.4).
-    public static func untrusted(_ value: String) -> Logger.MetadataValue {
+    static func untrusted(_ value: String) -> Logger.MetadataValue {
         .string(value.cutToUTF8Bytes(maximumUntrustedBytes))
     }
 }

@@ -4,16 +4,16 @@ import FoundationEssentials
 /// contract §5.4).
 public struct DiscoveryCachePolicy: Sendable {
     /// A well-known answer without caching headers.
-    public var wellKnownDefault: Duration = .seconds(24 * 3600)
+    var wellKnownDefault: Duration = .seconds(24 * 3600)
     /// Caching headers asking for more are cut to this.
-    public var wellKnownMaximum: Duration = .seconds(48 * 3600)
+    var wellKnownMaximum: Duration = .seconds(48 * 3600)
     /// A well-known that answered but was missing or invalid, and SRV names that do not exist.
     public var failure: Duration = .seconds(3600)
     /// A well-known that could not be reached at all: retried sooner, the server may just be restarting.
-    public var unreachable: Duration = .seconds(120)
+    var unreachable: Duration = .seconds(120)
     /// A DNS lookup that failed (timeout, SERVFAIL): not an answer, but asking again at once would
     /// let a flood naming a server with a dead nameserver cost a lookup per request (§13.2).
-    public var dnsFailure: Duration = .seconds(30)
+    var dnsFailure: Duration = .seconds(30)
 
     public init() {}
 

@@ -4,9 +4,9 @@ public struct FederationTarget: Sendable, Equatable, CustomStringConvertible {
     public var connectHost: String
     public var connectPort: Int
     /// Value of the `Host` header.
-    public var hostHeader: String
+    var hostHeader: String
     /// Name the certificate is checked for (and SNI, unless it is an IP address); goes into the URL.
-    public var tlsName: String
+    var tlsName: String
     /// Which discovery step produced it, for the log.
     public var source: String
 

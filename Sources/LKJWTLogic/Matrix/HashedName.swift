@@ -2,17 +2,17 @@
 /// array of the inputs. It names LiveKit rooms (`[room_id, slot_id]`) and identities
 /// (`[user_id, device_id, member_id]`).
 public enum HashedName {
-    public static func derive(_ parts: [String]) -> String {
+    static func derive(_ parts: [String]) -> String {
         let canonical = CanonicalJSON.encode(.array(parts.map(JSONValue.string)))
         return Base64.standard(Digest.sha256(Array(canonical.utf8)), padded: false)
     }
 
-    public static func roomAlias(roomID: String, slotID: String) -> String {
+    static func roomAlias(roomID: String, slotID: String) -> String {
         derive([roomID, slotID])
     }
 
     /// `/sfu/get` predates slots: every call of a room used the fixed slot `m.call#ROOM`.
-    public static func legacyRoomAlias(roomID: String) -> String {
+    static func legacyRoomAlias(roomID: String) -> String {
         derive([roomID, "m.call#ROOM"])
     }
 
@@ -21,7 +21,7 @@ public enum HashedName {
     }
 
     /// The legacy identity is not hashed.
-    public static func legacyIdentity(userID: String, deviceID: String) -> String {
+    static func legacyIdentity(userID: String, deviceID: String) -> String {
         userID + ":" + deviceID
     }
 }

@@ -52,7 +52,7 @@ public struct ServerName: Sendable, Equatable, CustomStringConvertible {
         return inet_pton(family, text, &buffer) == 1
     }
 
-    public var isIPLiteral: Bool {
+    var isIPLiteral: Bool {
         if case .dns = host { return false }
         return true
     }

@@ -12,7 +12,7 @@ public final class ServerResolver: Sendable {
     }
 
     /// The port federation listens on when nothing else says otherwise.
-    public static let defaultFederationPort = 8448
+    static let defaultFederationPort = 8448
     static let wellKnownSizeLimit = 51_200
     /// One SRV answer can list hundreds of targets; trying them all would turn one request into a
     /// scan (§13.1).

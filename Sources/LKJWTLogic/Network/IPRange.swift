@@ -24,10 +24,10 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         self.bytes = bytes
     }
 
-    public var isIPv4: Bool { bytes.count == 4 }
+    var isIPv4: Bool { bytes.count == 4 }
 
     /// The IPv4 address inside `::ffff:a.b.c.d`, which the kernel connects to as that IPv4 address.
-    public var mappedIPv4: IPAddress? {
+    var mappedIPv4: IPAddress? {
         guard bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff else { return nil }
         return IPAddress(bytes: Array(bytes[12...]))
     }
@@ -49,8 +49,8 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 /// An address range in CIDR notation (`10.0.0.0/8`, `fe80::/10`); a bare address is a range of one.
 public struct IPRange: Sendable, Hashable, CustomStringConvertible {
     /// The first address of the range (host bits cleared).
-    public let network: IPAddress
-    public let prefixLength: Int
+    let network: IPAddress
+    let prefixLength: Int
 
     public init(network: IPAddress, prefixLength: Int) {
         let bitCount = network.bytes.count * 8

@@ -1,13 +1,13 @@
 /// Which addresses the service may connect to on a request's or a remote server's say (contract
 /// §13.1): everything except the blocklist, unless the allowlist holds the address too.
 public struct OutboundAddressPolicy: Sendable, Equatable {
-    public var blocklist: [IPRange]
-    public var allowlist: [IPRange]
+    var blocklist: [IPRange]
+    var allowlist: [IPRange]
     /// `LIVEKIT_IP_RANGE_BLOCKLIST` was unset: the start-up line says `default` rather than a count.
-    public var blocklistIsDefault: Bool
+    var blocklistIsDefault: Bool
 
     /// Synapse's default `ip_range_blacklist` plus the unspecified addresses (§13.1).
-    public static let defaultBlocklist: [IPRange] = [
+    static let defaultBlocklist: [IPRange] = [
         "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "192.0.0.0/24",
         "169.254.0.0/16", "192.88.99.0/24", "198.18.0.0/15", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",
         "224.0.0.0/4", "0.0.0.0/8", "::1/128", "::/128", "fe80::/10", "fc00::/7", "2001:db8::/32", "ff00::/8", "fec0::/10",
@@ -24,7 +24,7 @@ public struct OutboundAddressPolicy: Sendable, Equatable {
         self.blocklistIsDefault = blocklistIsDefault
     }
 
-    public var blocksNothing: Bool { blocklist.isEmpty }
+    var blocksNothing: Bool { blocklist.isEmpty }
 
     /// Allow beats block; IPv4-mapped IPv6 addresses are judged as their IPv4 address.
     public func permits(_ address: IPAddress) -> Bool {
@@ -34,7 +34,7 @@ public struct OutboundAddressPolicy: Sendable, Equatable {
 
     /// Addresses or CIDR ranges separated by commas and/or white space; empty items are dropped.
     /// Returns the first entry that is not one, for the start-up error of §2.3 row 12.
-    public static func parseRanges(_ value: String) -> Result<[IPRange], InvalidEntry> {
+    static func parseRanges(_ value: String) -> Result<[IPRange], InvalidEntry> {
         var ranges: [IPRange] = []
         let entries = value.unicodeScalars.split { $0 == "," || $0.properties.isWhitespace }.map { String(Substring($0)) }
         for entry in entries {

@@ -6,9 +6,8 @@ public enum FileDescriptor {
     public static func writeAll(_ fileDescriptor: Int32, _ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(fileDescriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return }
+            let written = try? SystemCall.run("write") { bytes.withUnsafeBytes { write(fileDescriptor, $0.baseAddress! + offset, $0.count - offset) } }
+            guard let written, written > 0 else { return }
             offset += written
         }
     }

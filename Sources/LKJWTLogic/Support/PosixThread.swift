@@ -32,34 +32,33 @@ public final class PosixThread: @unchecked Sendable {
     }
 }
 
-/// A counting semaphore with a timed wait, for waking worker threads.
+/// A counting semaphore with a timed wait on the monotonic clock, for waking worker threads.
 public final class Semaphore: @unchecked Sendable {
-    private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    private let condition = MonotonicCondition()
+    /// Guarded by `condition`.
+    private var value: UInt32
 
     public init(value: UInt32 = 0) {
-        sem_init(semaphore, 0, value)
-    }
-
-    deinit {
-        sem_destroy(semaphore)
-        semaphore.deallocate()
+        self.value = value
     }
 
     public func signal() {
-        sem_post(semaphore)
+        condition.withLock {
+            value += 1
+            condition.signal()
+        }
     }
 
     /// False when the timeout passed without a signal.
     @discardableResult
-    public func wait(milliseconds: Int64) -> Bool {
-        var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)
-        let nanoseconds = Int64(deadline.tv_nsec) + milliseconds % 1000 * 1_000_000
-        deadline.tv_sec += Int(milliseconds / 1000 + nanoseconds / 1_000_000_000)
-        deadline.tv_nsec = Int(nanoseconds % 1_000_000_000)
-        while sem_timedwait(semaphore, &deadline) != 0 {
-            if errno != EINTR { return false }
+    public func wait(timeout: Duration) -> Bool {
+        let deadline = Deadline(after: timeout)
+        return condition.withLock {
+            while value == 0 {
+                if !condition.wait(until: deadline), value == 0 { return false }
+            }
+            value -= 1
+            return true
         }
-        return true
     }
 }

@@ -3,7 +3,7 @@
 /// `retry_after_ms` or a corrupt stored time means "very late", never a crashed worker.
 extension Int64 {
     /// `self + other`, stopping at `.min`/`.max`.
-    public func saturatingAdding(_ other: Int64) -> Int64 {
+    func saturatingAdding(_ other: Int64) -> Int64 {
         let (sum, overflow) = addingReportingOverflow(other)
         guard overflow else { return sum }
         return other > 0 ? .max : .min
@@ -17,7 +17,7 @@ extension Int64 {
     }
 
     /// `self × other`, stopping at `.min`/`.max`.
-    public func saturatingMultiplied(by other: Int64) -> Int64 {
+    func saturatingMultiplied(by other: Int64) -> Int64 {
         let (product, overflow) = multipliedReportingOverflow(by: other)
         guard overflow else { return product }
         return (self < 0) == (other < 0) ? .max : .min
@@ -51,7 +51,7 @@ extension Int64 {
 
 extension Comparable {
     /// `self`, moved into `range` if it lies outside.
-    public func clamped(to range: ClosedRange<Self>) -> Self {
+    func clamped(to range: ClosedRange<Self>) -> Self {
         Swift.min(Swift.max(self, range.lowerBound), range.upperBound)
     }
 }

@@ -30,4 +30,13 @@ public struct SharedLibrary: @unchecked Sendable {
         }
         return unsafeBitCast(address, to: Function.self)
     }
+
+    /// The functions of a library loaded on first use. Only a broken installation fails here (the
+    /// package depends on the library); a long-running process has stopped at start-up instead.
+    public static func required<Functions>(_ loaded: Result<Functions, LoadError>) -> Functions {
+        switch loaded {
+        case .success(let functions): functions
+        case .failure(let error): fatalError("\(error)")
+        }
+    }
 }

@@ -40,7 +40,7 @@ extension Date {
     }
 
     /// Unix seconds, rounded down; saturating.
-    public var unixSeconds: Int64 {
+    var unixSeconds: Int64 {
         Int64(saturating: timeIntervalSince1970.rounded(.down))
     }
 }

@@ -54,14 +54,7 @@ public enum CurlLibrary {
         _ = try loaded.get()
     }
 
-    static var functions: Functions {
-        switch loaded {
-        case .success(let functions): return functions
-        // Only a broken installation gets here (the package depends on libcurl4); a long-running
-        // process has stopped at start-up instead (`load()`).
-        case .failure(let error): fatalError("\(error)")
-        }
-    }
+    static var functions: Functions { SharedLibrary.required(loaded) }
 }
 
 // The libcurl functions this module calls, by their curl.h names and types.

@@ -52,7 +52,7 @@ public final class RedisJobStore: JobStore {
             _ = try connection.run(["PING"])
             idle.withLock { $0.append(connection) }
         } catch {
-            throw JobStoreError(error.message)
+            throw JobStoreError(error.message, cause: error.cause)
         }
     }
 
@@ -116,9 +116,16 @@ public final class RedisJobStore: JobStore {
         guard found.count == 2 else { return found.isEmpty ? nil : direct }
         // The index is only as fresh as the records written here: upstream may have replaced one since.
         guard let name = found[0].string, let candidate = JobKey(storageName: name), candidate.room == room,
-            let record = found[1].string, let job = try? DelayedLeaveJob(record: record), job.allIdentities.contains(identity)
+            let record = found[1].string
         else { return nil }
-        return candidate
+        // An unreadable record is reported, not taken for "no job": the caller logs it.
+        let job: DelayedLeaveJob
+        do throws(DelayedLeaveJob.RecordError) {
+            job = try DelayedLeaveJob(record: record)
+        } catch {
+            throw .unparsable(candidate, error)
+        }
+        return job.allIdentities.contains(identity) ? candidate : nil
     }
 
     public func dueKeys(now: Int64, limit: Int) throws(JobStoreError) -> [JobKey] {
@@ -187,7 +194,7 @@ public final class RedisJobStore: JobStore {
     public func withRecoveryLock<Result>(_ body: () throws(JobStoreError) -> Result) throws(JobStoreError) -> Result {
         let token = SystemRandomSource().bytes(16).map { String(UInt16($0) | 0x100, radix: 16).dropFirst() }.joined()
         while case .null = try command(["SET", Self.recoveryLockKey, token, "NX", "PX", String(Self.recoveryLockMilliseconds)]) {
-            Self.sleep(microseconds: 25_000)
+            SystemCall.sleep(for: .milliseconds(25))
         }
         // A failed release leaves the lock to expire.
         defer { _ = try? command(["EVAL", Self.releaseScript, "1", Self.recoveryLockKey, token]) }
@@ -395,12 +402,12 @@ public final class RedisJobStore: JobStore {
                 switch error {
                 case .command(let message):
                     idle.withLock { [connection] in $0.append(connection) }
-                    throw JobStoreError("Redis: \(message)")
+                    throw JobStoreError("Redis: \(message)", cause: error.cause)
                 case .unparsable(let error):
                     idle.withLock { [connection] in $0.append(connection) }
                     throw error
-                case .connection(let message):
-                    guard !reconnected else { throw JobStoreError("Redis: \(message)") }
+                case .connection(let message, _):
+                    guard !reconnected else { throw JobStoreError("Redis: \(message)", cause: error.cause) }
                     reconnected = true
                     connection = try connect()
                 }
@@ -412,23 +419,19 @@ public final class RedisJobStore: JobStore {
         do throws(Failure) {
             return try Connection(url)
         } catch {
-            throw JobStoreError("Redis: \(error.message)")
+            throw JobStoreError("Redis: \(error.message)", cause: error.cause)
         }
     }
 
     /// Randomised and growing, so that workers colliding on one job spread out.
     private static func backOff(_ attempt: Int) {
-        sleep(microseconds: Int.random(in: 0...(min(attempt, 20) + 1) * 250))
-    }
-
-    private static func sleep(microseconds: Int) {
-        var pause = timespec(tv_sec: 0, tv_nsec: microseconds * 1000)
-        nanosleep(&pause, nil)
+        SystemCall.sleep(for: .microseconds(Int.random(in: 0...(min(attempt, 20) + 1) * 250)))
     }
 
     private enum Failure: Error {
-        /// The connection is unusable (I/O error, timeout, protocol error).
-        case connection(String)
+        /// The connection is unusable: hiredis's context error (`REDIS_ERR_IO`, `REDIS_ERR_EOF`,
+        /// `REDIS_ERR_TIMEOUT`, `REDIS_ERR_PROTOCOL`…), or 0 when a set-up command was refused.
+        case connection(String, code: Int32)
         /// Redis answered with an error; the connection is fine.
         case command(String)
         /// The record is unreadable; the connection is fine.
@@ -436,8 +439,16 @@ public final class RedisJobStore: JobStore {
 
         var message: String {
             switch self {
-            case .connection(let message), .command(let message): message
+            case .connection(let message, _), .command(let message): message
             case .unparsable(let error): error.message
+            }
+        }
+
+        var cause: JobStoreError.Cause? {
+            switch self {
+            case .connection(_, let code): code == 0 ? .errorReply : .library("hiredis", code: code)
+            case .command: .errorReply
+            case .unparsable(let error): error.cause
             }
         }
     }
@@ -480,11 +491,12 @@ public final class RedisJobStore: JobStore {
                 address = path
                 opened = redisConnectUnixWithTimeout(path, Self.timeout)
             }
-            guard let opened else { throw .connection("connect to \(address): out of memory") }
+            guard let opened else { throw .connection("connect to \(address): out of memory", code: REDIS_ERR_OOM) }
             guard opened.pointee.err == 0, redisSetTimeout(opened, Self.timeout) == REDIS_OK else {
+                let code = opened.pointee.err
                 let detail = String(cString: lk_redis_error_text(opened))
                 redisFree(opened)
-                throw .connection("connect to \(address): \(detail)")
+                throw .connection("connect to \(address): \(detail)", code: code)
             }
             context = opened
             // A user name without a password is not sent: `AUTH name` alone would be taken for a password.
@@ -505,7 +517,8 @@ public final class RedisJobStore: JobStore {
             do throws(Failure) {
                 _ = try run(arguments)
             } catch {
-                throw .connection("\(arguments[0]): \(error.message)")
+                let code: Int32 = if case .connection(_, let code) = error { code } else { 0 }
+                throw .connection("\(arguments[0]): \(error.message)", code: code)
             }
         }
 
@@ -527,7 +540,7 @@ public final class RedisJobStore: JobStore {
                 return lk_redis_command(context, Int32(arguments.count), &pointers, lengths)
             }
             // No reply means the context failed and cannot be used again.
-            guard let reply else { throw .connection(String(cString: lk_redis_error_text(context))) }
+            guard let reply else { throw .connection(String(cString: lk_redis_error_text(context)), code: context.pointee.err) }
             defer { freeReplyObject(reply) }
             return try Self.convert(reply.pointee)
         }

@@ -194,14 +194,17 @@ public final class SQLiteJobStore: JobStore {
 
     /// Opens and flocks `path`; closing the descriptor releases the lock.
     private static func lockFile(_ path: String) throws(JobStoreError) -> Int32 {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw systemError("cannot open lock file \(path.goQuoted)") }
-        while flock(descriptor, LOCK_EX) != 0 {
-            guard errno == EINTR else {
-                let failure = systemError("cannot lock \(path.goQuoted)")
-                close(descriptor)
-                throw failure
-            }
+        let descriptor: Int32
+        do {
+            descriptor = try SystemCall.run("open") { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+        } catch {
+            throw systemError("cannot open lock file \(path.goQuoted)", error)
+        }
+        do {
+            try SystemCall.run("flock") { flock(descriptor, LOCK_EX) }
+        } catch {
+            close(descriptor)
+            throw systemError("cannot lock \(path.goQuoted)", error)
         }
         return descriptor
     }
@@ -211,7 +214,7 @@ public final class SQLiteJobStore: JobStore {
         do {
             return try connection.withLock { connection throws(JobStoreError) in try body(connection) }
         } catch {
-            throw JobStoreError("sqlite \(operation): \(error.message)")
+            throw JobStoreError("sqlite \(operation): \(error.message)", kind: error.kind, cause: error.cause)
         }
     }
 
@@ -261,11 +264,19 @@ public final class SQLiteJobStore: JobStore {
     /// which other local users have no business reading.
     private static func createDirectory(_ directory: String) throws(JobStoreError) {
         var status = stat()
-        if stat(directory, &status) == 0 { return }
-        guard errno == ENOENT else { throw systemError("cannot create directory \(directory.goQuoted)") }
+        do {
+            try SystemCall.run("stat") { stat(directory, &status) }
+            return
+        } catch {
+            guard error.errno == ENOENT else { throw systemError("cannot create directory \(directory.goQuoted)", error) }
+        }
         if let parent = parentDirectory(of: directory) { try createDirectory(parent) }
-        // EEXIST: another worker process created it meanwhile.
-        guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { throw systemError("cannot create directory \(directory.goQuoted)") }
+        do {
+            try SystemCall.run("mkdir") { mkdir(directory, 0o700) }
+        } catch {
+            // EEXIST: another worker process created it meanwhile.
+            guard error.errno == EEXIST else { throw systemError("cannot create directory \(directory.goQuoted)", error) }
+        }
     }
 
     /// Creates a missing database file with mode 0600 before SQLite would create it 0644: delay IDs are
@@ -277,8 +288,8 @@ public final class SQLiteJobStore: JobStore {
         if descriptor >= 0 { close(descriptor) }
     }
 
-    private static func systemError(_ what: String) -> JobStoreError {
-        JobStoreError("\(what): \(String(cString: strerror(errno)))")
+    private static func systemError(_ what: String, _ error: SystemCallError) -> JobStoreError {
+        JobStoreError("\(what): \(error.reason)", cause: .system(error))
     }
 }
 
@@ -378,9 +389,10 @@ extension SQLiteJobStore {
             var handle: OpaquePointer?
             let status = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
             guard status == SQLITE_OK, let handle else {
+                let code = handle.map { sqlite3_extended_errcode($0) } ?? status
                 let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(status))
                 sqlite3_close_v2(handle)
-                throw JobStoreError(message)
+                throw JobStoreError(message, cause: .library("sqlite", code: code))
             }
             self.handle = handle
         }
@@ -450,8 +462,11 @@ extension SQLiteJobStore {
             return statement
         }
 
+        /// The connection's last error: SQLITE_BUSY (waited out the busy timeout) and SQLITE_CORRUPT
+        /// call for different actions, so the code travels with the text.
         private func failure() -> JobStoreError {
-            JobStoreError(String(cString: sqlite3_errmsg(handle)))
+            let code = sqlite3_extended_errcode(handle)
+            return JobStoreError(String(cString: sqlite3_errmsg(handle)), cause: .library("sqlite", code: code))
         }
     }
 }
