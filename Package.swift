@@ -19,14 +19,14 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        // Headers only: libcurl is loaded on first use (LKJWTSystem/HTTP/CurlLibrary.swift), not linked.
         .systemLibrary(
             name: "CCurl",
-            pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // Headers only: libcrypto is loaded on first use (LKJWTLogic/Crypto/CryptoLibrary.swift), not linked.
         .systemLibrary(
             name: "CCrypto",
-            pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
         .systemLibrary(
@@ -81,7 +81,12 @@ let package = Package(
                 "LKJWTSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // The Swift runtime and FoundationEssentials linked in: as shared libraries their loading
+            // and symbol binding cost each plain CGI request several milliseconds (bench/bench.py).
+            // Release only: the debug build is linked into the adapter's unit tests, which need the
+            // shared runtime that swift-testing uses.
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCShims", "-l_FoundationCollections"], .when(configuration: .release))]
         ),
         .executableTarget(
             name: "lkjwt-fuzz",

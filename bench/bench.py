@@ -1,6 +1,9 @@
-"""Throughput, latency, connection reuse and memory of lkjwt-fcgi behind nginx (see bench/run).
+"""Throughput, CPU per request, CGI start-up, latency, connection reuse and memory of lkjwt-fcgi
+behind nginx, against a minimal C libfcgi responder (see bench/run).
 
-Reuses the end-to-end harness (e2e/): the same fakes, the same nginx configuration around the
+Service, responder and nginx run on one CPU, the load (wrk, the fakes, this script) on the other;
+the compared scenarios alternate in rounds and every round prints its own figures. Reuses the
+end-to-end harness (e2e/): the same fakes, the same nginx configuration around the
 repository's snippet, the same spawn-fcgi script. Prints one summary table.
 """
 
@@ -8,13 +11,16 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import matrix_client  # noqa: E402
 import service as lkjwt  # noqa: E402
@@ -22,10 +28,13 @@ from fakes.homeserver import FakeHomeserver  # noqa: E402
 from fakes.sfu import FakeSFU  # noqa: E402
 from processes import Process, clean_environment  # noqa: E402
 from tls import self_signed_certificate  # noqa: E402
+from pinning import LOAD_CPU, SERVICE_CPU, on_cpu, pin, pin_this_process, require_two_cpus  # noqa: E402
 from webservers import Nginx  # noqa: E402
 
 CONCURRENCY = 32
 HEALTHZ_RATIO_TARGET = 0.85
+CGI_TARGET_MS = 4.0
+TOKEN_CPU_TARGET_US = 150
 RSS_TARGET_MIB = 30
 
 
@@ -85,11 +94,6 @@ def measured(pid: int, run) -> tuple[WrkResult, float]:
     return result, (cpu_seconds(pid) - before) * 1e6 / max(result.requests, 1)
 
 
-def median(runs: list[tuple[WrkResult, float]]) -> tuple[WrkResult, float]:
-    """The run with the median requests/s."""
-    return sorted(runs, key=lambda run: run[0].requests_per_second)[len(runs) // 2]
-
-
 def vm_rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024
@@ -102,16 +106,73 @@ def start_minimal_responder(binary: Path, directory: Path, threads: int) -> lkjw
     return lkjwt.Service(process, f"unix:{socket_path}").wait_until_started()
 
 
+def cgi_request(binary: Path, env: dict) -> tuple[float, float]:
+    """One plain CGI `GET /healthz`: (wall seconds, the child's CPU seconds). posix_spawn, not
+    subprocess: forking this interpreter would cost more than the C responder's whole request."""
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr, open(os.devnull, "rb") as stdin:
+        started = time.perf_counter()
+        pid = os.posix_spawn(str(binary), [str(binary)], env, file_actions=[
+            (os.POSIX_SPAWN_DUP2, stdin.fileno(), 0), (os.POSIX_SPAWN_DUP2, stdout.fileno(), 1),
+            (os.POSIX_SPAWN_DUP2, stderr.fileno(), 2)])
+        _, status, usage = os.wait4(pid, 0)
+        wall = time.perf_counter() - started
+        stdout.seek(0)
+        answer = stdout.read()
+        if os.waitstatus_to_exitcode(status) != 0 or not answer.startswith(b"Status: 200"):
+            stderr.seek(0)
+            raise RuntimeError(f"{binary} as CGI: status {status}, {answer[:80]!r}, {stderr.read()[-500:]!r}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def cgi_median(binary: Path, env: dict, count: int) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of `count` CGI requests, started from the service CPU (this
+    thread moves there meanwhile; the children inherit it)."""
+    pin_this_process(SERVICE_CPU)
+    try:
+        runs = [cgi_request(binary, env) for _ in range(count)]
+    finally:
+        pin_this_process(LOAD_CPU)
+    return (statistics.median(wall for wall, _ in runs) * 1000, statistics.median(cpu for _, cpu in runs) * 1000)
+
+
+def cgi_environment(directory: Path, service_env: dict) -> dict:
+    """What a web server hands a CGI program for `GET /healthz`, plus the service's configuration as
+    a CGI deployment has it (a SQLite job store: plain CGI has no process to keep :memory: in)."""
+    return {**service_env, "LIVEKIT_JOBS_DB": str(directory / "cgi-jobs.sqlite"), "LIVEKIT_LOG_LEVEL": "info",
+            "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1", "REQUEST_METHOD": "GET",
+            "SCRIPT_NAME": "/healthz", "REQUEST_URI": "/healthz", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "40000",
+            "SERVER_NAME": "localhost", "SERVER_PORT": "80", "CONTENT_LENGTH": "0"}
+
+
+@dataclass
+class Round:
+    baseline: tuple[WrkResult, float]
+    healthz: tuple[WrkResult, float]
+    baseline_cgi: tuple[float, float]  # wall ms, CPU ms
+    cgi: tuple[float, float]
+    tokens: tuple[WrkResult, float]
+
+    @property
+    def ratio(self) -> float:
+        return self.healthz[0].requests_per_second / self.baseline[0].requests_per_second
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--responder", type=Path, required=True, help="the compiled minimal-responder.c")
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating /healthz runs per responder")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of the compared runs, alternating within each")
+    parser.add_argument("--cgi-requests", type=int, default=40, help="CGI requests per binary and round")
     parser.add_argument("--threads", type=int, default=lkjwt.THREADS, help="worker threads of both responders")
     parser.add_argument("--log-level", default="info",
                         help="LIVEKIT_LOG_LEVEL of the service (info, the default, logs every request)")
     arguments = parser.parse_args()
     seconds = arguments.seconds
+    require_two_cpus()
+    pin_this_process(LOAD_CPU)
+
+    def load(url: str, connections: int = CONCURRENCY, script: Path | None = None, latency: bool = False) -> WrkResult:
+        return wrk(url, seconds, connections, script, latency=latency, prefix=on_cpu(LOAD_CPU))
 
     with tempfile.TemporaryDirectory(prefix="lkjwt-bench-") as temporary:
         directory = Path(temporary)
@@ -126,33 +187,47 @@ def main() -> int:
             running.append(service)
             responder = start_minimal_responder(arguments.responder, directory, arguments.threads)
             running.append(responder)
-            # Production-like nginx: one worker per core, no access log.
-            nginx_service = Nginx(directory, service.upstream, name="nginx-lkjwt", worker_processes="auto",
-                                  access_log=False)
+            # One nginx worker each: the web server shares the service's CPU, as on a small host.
+            nginx_service = Nginx(directory, service.upstream, name="nginx-lkjwt", worker_processes=1, access_log=False)
             running.append(nginx_service)
-            nginx_minimal = Nginx(directory, responder.upstream, name="nginx-minimal",
-                                  worker_processes="auto", access_log=False)
+            nginx_minimal = Nginx(directory, responder.upstream, name="nginx-minimal", worker_processes=1,
+                                  access_log=False)
             running.append(nginx_minimal)
+            for process in running:
+                pin(process.process.pid, SERVICE_CPU)
+            cgi_env = cgi_environment(directory, env)
 
-            # Alternating rounds, compared by their medians: on a shared machine the background load
-            # changes within seconds and would otherwise favour whichever ran in the quieter moment.
-            baseline_runs, healthz_runs = [], []
-            for _ in range(arguments.rounds):
-                baseline_runs.append(measured(
-                    responder.process.pid, lambda: wrk(f"{nginx_minimal.base_url}/healthz", seconds, CONCURRENCY)))
-                healthz_runs.append(measured(
-                    service.process.pid, lambda: wrk(f"{nginx_service.base_url}/healthz", seconds, CONCURRENCY)))
-            baseline, baseline_cpu = median(baseline_runs)
-            healthz, healthz_cpu = median(healthz_runs)
-
+            # The restricted user's homeserver is not full-access: the token needs no CreateRoom.
             account = matrix_client.register(homeserver, "bench")
             script = post_script(directory, matrix_client.get_token_body(account))
+
+            # Compared scenarios alternate within each round (and swap order every other round): on a
+            # shared machine the background load changes within seconds and would otherwise favour
+            # whichever ran in the quieter moment.
+            rounds = []
             homeserver.reset_counters()
-            tokens = wrk(f"{nginx_service.base_url}/get_token", seconds, CONCURRENCY, script)
+            for number in range(arguments.rounds):
+                def baseline():
+                    return measured(responder.process.pid, lambda: load(f"{nginx_minimal.base_url}/healthz"))
+
+                def healthz():
+                    return measured(service.process.pid, lambda: load(f"{nginx_service.base_url}/healthz"))
+
+                if number % 2 == 0:
+                    baseline_run, healthz_run = baseline(), healthz()
+                    baseline_cgi = cgi_median(arguments.responder, cgi_env, arguments.cgi_requests)
+                    cgi = cgi_median(lkjwt.BINARY, cgi_env, arguments.cgi_requests)
+                else:
+                    healthz_run, baseline_run = healthz(), baseline()
+                    cgi = cgi_median(lkjwt.BINARY, cgi_env, arguments.cgi_requests)
+                    baseline_cgi = cgi_median(arguments.responder, cgi_env, arguments.cgi_requests)
+                tokens = measured(service.process.pid,
+                                  lambda: load(f"{nginx_service.base_url}/get_token", script=script))
+                rounds.append(Round(baseline_run, healthz_run, baseline_cgi, cgi, tokens))
             handshakes, userinfo = homeserver.tls_handshakes, len(homeserver.userinfo_requests)
 
-            healthz_c1 = wrk(f"{nginx_service.base_url}/healthz", seconds, 1, latency=True)
-            tokens_c1 = wrk(f"{nginx_service.base_url}/get_token", seconds, 1, script, latency=True)
+            healthz_c1 = load(f"{nginx_service.base_url}/healthz", 1, latency=True)
+            tokens_c1 = load(f"{nginx_service.base_url}/get_token", 1, script, latency=True)
             rss = vm_rss_mib(service.process.pid)
             baseline_rss = vm_rss_mib(responder.process.pid)
         finally:
@@ -161,18 +236,38 @@ def main() -> int:
             sfu.stop()
             homeserver.stop()
 
-    ratio = healthz.requests_per_second / baseline.requests_per_second
+    rows = []
+    for number, each in enumerate(rounds, 1):
+        (baseline, baseline_cpu), (healthz, healthz_cpu) = each.baseline, each.healthz
+        (tokens, token_cpu) = each.tokens
+        rows += [
+            (f"round {number}: GET /healthz, minimal C responder / lkjwt-fcgi",
+             f"{baseline.requests_per_second:,.0f} / {healthz.requests_per_second:,.0f} req/s, "
+             f"CPU {baseline_cpu:.0f} / {healthz_cpu:.0f} µs per request", "", None),
+            (f"round {number}:   /healthz ratio", f"{each.ratio:.2f}", f">= {HEALTHZ_RATIO_TARGET}",
+             each.ratio >= HEALTHZ_RATIO_TARGET),
+            (f"round {number}: CGI GET /healthz, minimal C responder / lkjwt-fcgi",
+             f"CPU {each.baseline_cgi[1]:.2f} / {each.cgi[1]:.2f} ms "
+             f"(wall {each.baseline_cgi[0]:.2f} / {each.cgi[0]:.2f} ms)", f"<= {CGI_TARGET_MS} ms",
+             each.cgi[1] <= CGI_TARGET_MS),
+            (f"round {number}: POST /get_token, restricted user",
+             f"{tokens.requests_per_second:,.0f} req/s, service CPU {token_cpu:.0f} µs per token",
+             f"<= {TOKEN_CPU_TARGET_US} µs", token_cpu <= TOKEN_CPU_TARGET_US),
+        ]
+    ratio = statistics.median(each.ratio for each in rounds)
+    # CPU, not wall time: on a loaded machine a process that runs for milliseconds waits for a CPU
+    # for longer than that, one that runs for half a millisecond rarely does.
+    cgi_ms = statistics.median(each.cgi[1] for each in rounds)
+    baseline_cgi_ms = statistics.median(each.baseline_cgi[1] for each in rounds)
+    token_cpu = statistics.median(each.tokens[1] for each in rounds)
     handshakes_per_1000 = handshakes * 1000 / max(userinfo, 1)
-    rows = [
-        (f"GET /healthz, minimal C libfcgi responder, c=32 (median of {arguments.rounds})",
-         f"{baseline.requests_per_second:,.0f} req/s ({per_round(baseline_runs)})", "", None),
-        (f"GET /healthz, lkjwt-fcgi, c=32 (median of {arguments.rounds})",
-         f"{healthz.requests_per_second:,.0f} req/s ({per_round(healthz_runs)})", "", None),
-        ("  lkjwt-fcgi / minimal responder", f"{ratio:.2f}", f">= {HEALTHZ_RATIO_TARGET}",
+    rows += [
+        ("median /healthz ratio, lkjwt-fcgi / minimal responder", f"{ratio:.2f}", f">= {HEALTHZ_RATIO_TARGET}",
          ratio >= HEALTHZ_RATIO_TARGET),
-        ("  responder CPU time per /healthz", f"{healthz_cpu:.0f} µs (minimal responder {baseline_cpu:.0f} µs)",
-         "", None),
-        ("POST /get_token, restricted user, c=32", f"{tokens.requests_per_second:,.0f} req/s", "", None),
+        ("median CGI GET /healthz, CPU", f"{cgi_ms:.2f} ms (minimal responder {baseline_cgi_ms:.2f} ms)",
+         f"<= {CGI_TARGET_MS} ms", cgi_ms <= CGI_TARGET_MS),
+        ("median service CPU per token", f"{token_cpu:.0f} µs", f"<= {TOKEN_CPU_TARGET_US} µs",
+         token_cpu <= TOKEN_CPU_TARGET_US),
         ("GET /healthz latency, c=1", f"p50 {healthz_c1.p50_ms:.2f} ms, p99 {healthz_c1.p99_ms:.2f} ms", "", None),
         ("POST /get_token latency, c=1", f"p50 {tokens_c1.p50_ms:.2f} ms, p99 {tokens_c1.p99_ms:.2f} ms", "", None),
         ("TLS connections to the homeserver per 1000 tokens",
@@ -180,20 +275,18 @@ def main() -> int:
          handshakes_per_1000 <= arguments.threads),
         ("lkjwt-fcgi VmRSS after the runs", f"{rss:.1f} MiB (minimal responder {baseline_rss:.1f} MiB)",
          f"< {RSS_TARGET_MIB} MiB", rss < RSS_TARGET_MIB),
+        ("load average at the end", " ".join(f"{value:.1f}" for value in os.getloadavg()), "", None),
     ]
-    print(f"\nnginx (1 worker per core) → FastCGI unix socket, {arguments.threads} threads per responder, "
-          f"log level {arguments.log_level}, wrk {seconds} s per run, {os.cpu_count()} CPUs")
+    print(f"\nnginx (1 worker) → FastCGI unix socket, {arguments.threads} threads per responder, service + nginx "
+          f"on CPU {SERVICE_CPU}, load on CPU {LOAD_CPU}; log level {arguments.log_level}, wrk c={CONCURRENCY} "
+          f"{seconds} s per run, {arguments.cgi_requests} CGI requests per binary and round, {lkjwt.BINARY}")
     print_table(rows)
-    all_runs = [run for run, _ in baseline_runs + healthz_runs] + [tokens, healthz_c1, tokens_c1]
+    all_runs = [run for each in rounds for run, _ in (each.baseline, each.healthz, each.tokens)] + [healthz_c1, tokens_c1]
     failures = sum(run.failures for run in all_runs)
     if failures:
         print(f"\n{failures} requests failed (non-2xx or socket errors): the figures above are not valid")
         return 1
     return 0
-
-
-def per_round(runs: list[tuple[WrkResult, float]]) -> str:
-    return ", ".join(f"{run.requests_per_second / 1000:.1f}k" for run, _ in runs)
 
 
 def print_table(rows: list[tuple[str, str, str, bool | None]]) -> None:

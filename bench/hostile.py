@@ -25,6 +25,7 @@ import http_client  # noqa: E402
 import matrix_client  # noqa: E402
 import service as lkjwt  # noqa: E402
 from bench import post_script, print_table, wrk  # noqa: E402
+from pinning import LOAD_CPU, SERVICE_CPU, on_cpu, pin, pin_this_process, require_two_cpus  # noqa: E402
 from fakes.homeserver import FakeHomeserver  # noqa: E402
 from fakes.sfu import FakeSFU  # noqa: E402
 from fakes.silent import SilentTCPServers  # noqa: E402
@@ -35,14 +36,7 @@ SILENT_ADDRESSES = [f"127.0.0.{last}" for last in range(2, 66)]
 THROUGHPUT_TARGET = 0.90
 ADDED_P99_TARGET_MS = 1000.0
 LOAD_CONNECTIONS = 8
-SERVICE_CPU, LOAD_CPU = "0", "1"
 
-
-def pin(pid: int, cpu: str) -> None:
-    """Every thread of `pid` (and, for nginx, its workers) onto `cpu`."""
-    subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(pid)], check=True, capture_output=True)
-    for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split():
-        subprocess.run(["taskset", "-a", "-p", "-c", cpu, child], check=True, capture_output=True)
 
 
 class Attacker:
@@ -91,7 +85,7 @@ class AttackerProcess:
 
     def __init__(self, base_url: str):
         self.process = subprocess.Popen(
-            ["taskset", "-c", LOAD_CPU, sys.executable, __file__, "--attack", base_url],
+            [*on_cpu(LOAD_CPU), sys.executable, __file__, "--attack", base_url],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def stop(self) -> dict:
@@ -109,7 +103,8 @@ def main() -> int:
     if arguments.attack:
         Attacker(arguments.attack).run_until_stdin_closes()
         return 0
-    os.sched_setaffinity(0, {int(LOAD_CPU)})
+    require_two_cpus()
+    pin_this_process(LOAD_CPU)
 
     with tempfile.TemporaryDirectory(prefix="lkjwt-bench-hostile-") as temporary:
         directory = Path(temporary)
@@ -137,7 +132,7 @@ def main() -> int:
 
             def load():
                 return wrk(f"{nginx.base_url}/get_token", arguments.seconds, LOAD_CONNECTIONS, script, latency=True,
-                           prefix=["taskset", "-c", LOAD_CPU])
+                           prefix=on_cpu(LOAD_CPU))
 
             rounds, failures, attack_answers, slowest_attack = [], 0, {}, 0.0
             for _ in range(arguments.rounds):

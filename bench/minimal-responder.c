@@ -3,7 +3,8 @@
  * empty 200 and anything else with 404, on the socket spawn-fcgi hands over as fd 0, from as many
  * threads as lkjwt-fcgi uses. Every thread calls FCGX_Accept_r concurrently, without the accept
  * mutex of libfcgi's examples/threaded.c (it stalls kept connections; see FASTCGI-NOTES.md), as
- * lkjwt-fcgi does.
+ * lkjwt-fcgi does. Started as a plain CGI program (stdin is not a listening socket), it answers the
+ * one request of its environment the same way: the baseline of the CGI start-up figure.
  *
  * Build: gcc -O2 -pthread -o minimal-responder minimal-responder.c -lfcgi
  * Run:   spawn-fcgi -n -s /path/to.sock -- ./minimal-responder [threads, default 16]
@@ -20,6 +21,13 @@ static int ends_with(const char *text, const char *suffix)
     return text_length >= suffix_length && strcmp(text + text_length - suffix_length, suffix) == 0;
 }
 
+static const char *answer(const char *method, const char *script_name)
+{
+    if (method && script_name && strcmp(method, "GET") == 0 && ends_with(script_name, "/healthz"))
+        return "Status: 200 OK\r\n\r\n";
+    return "Status: 404 Not Found\r\n\r\n";
+}
+
 static void *serve(void *unused)
 {
     (void)unused;
@@ -27,12 +35,8 @@ static void *serve(void *unused)
     if (FCGX_InitRequest(&request, 0, 0) != 0)
         return NULL;
     while (FCGX_Accept_r(&request) >= 0) {
-        const char *method = FCGX_GetParam("REQUEST_METHOD", request.envp);
-        const char *script_name = FCGX_GetParam("SCRIPT_NAME", request.envp);
-        if (method && script_name && strcmp(method, "GET") == 0 && ends_with(script_name, "/healthz"))
-            FCGX_PutS("Status: 200 OK\r\n\r\n", request.out);
-        else
-            FCGX_PutS("Status: 404 Not Found\r\n\r\n", request.out);
+        FCGX_PutS(answer(FCGX_GetParam("REQUEST_METHOD", request.envp), FCGX_GetParam("SCRIPT_NAME", request.envp)),
+                  request.out);
         FCGX_Finish_r(&request);
     }
     return NULL;
@@ -44,6 +48,10 @@ int main(int argc, char **argv)
     if (threads < 1) {
         fprintf(stderr, "usage: %s [threads]\n", argv[0]);
         return 2;
+    }
+    if (FCGX_IsCGI()) {
+        fputs(answer(getenv("REQUEST_METHOD"), getenv("SCRIPT_NAME")), stdout);
+        return 0;
     }
     if (FCGX_Init() != 0)
         return 1;

@@ -17,9 +17,9 @@ final class FastCGIServer: Sendable {
     /// In-flight requests get this long to finish after SIGTERM.
     static let drainTimeout: Duration = .seconds(30)
     /// CGI parameters the service reads; the web server sends about two dozen more.
-    static let wantedParameters: [String] = [
+    static let wantedParameters = ProcessEnvironment.NamePrefixes([
         "REQUEST_METHOD=", "SCRIPT_NAME=", "PATH_INFO=", "REQUEST_URI=", "CONTENT_LENGTH=", "REMOTE_ADDR=", "REMOTE_PORT=", "HTTP_",
-    ]
+    ])
 
     private let listenFD: Int32
     private let service: AuthorizationService
@@ -105,9 +105,10 @@ final class FastCGIServer: Sendable {
 
     private func handle(_ fcgiRequest: inout FCGX_Request) {
         let deadline = Deadline(after: Request.bodyTimeout)
-        let parameters = ProcessEnvironment.variables(fcgiRequest.envp, prefixes: FastCGIServer.wantedParameters)
+        let parameters = ProcessEnvironment.variables(fcgiRequest.envp, selecting: FastCGIServer.wantedParameters)
         let body = FastCGIServer.readBody(
-            fcgiRequest.in, connection: fcgiRequest.ipcFd, contentLength: parameters["CONTENT_LENGTH"], deadline: deadline)
+            fcgiRequest.in, connection: fcgiRequest.ipcFd, contentLength: parameters["CONTENT_LENGTH"], deadline: deadline,
+            keepsConnection: fcgiRequest.keepConnection != 0)
         let request = Request(cgiParameters: parameters, body: body)
         let response = service.respond(to: request)
         let bytes = response.cgiBytes()
@@ -122,8 +123,11 @@ final class FastCGIServer: Sendable {
     /// for each of them showed in profiles. Bytes libfcgi already holds are copied; otherwise exactly
     /// one record is read from the connection, with a receive timeout of what is left of `deadline`,
     /// so a client that stops sending costs this thread no more than the body's deadline (§13.2).
+    /// `keepsConnection`: the web server sends more requests on this connection (FCGI_KEEP_CONN), so
+    /// the timeout must be lifted again afterwards; otherwise the connection closes with the request.
     static func readBody(
-        _ stream: UnsafeMutablePointer<FCGX_Stream>?, connection: Int32, contentLength: String?, deadline: Deadline
+        _ stream: UnsafeMutablePointer<FCGX_Stream>?, connection: Int32, contentLength: String?, deadline: Deadline,
+        keepsConnection: Bool = true
     ) -> Request.Body {
         guard let limit = Request.bodyReadLimit(contentLength: contentLength) else { return .tooLarge }
         guard let stream, limit > 0 else { return .bytes([]) }
@@ -131,7 +135,7 @@ final class FastCGIServer: Sendable {
         var chunk = [CChar](repeating: 0, count: min(limit, 8192))
         var timeoutSet = false
         // A kept-alive connection waits for its next request without a timeout again.
-        defer { if timeoutSet { setReceiveTimeout(connection, .zero) } }
+        defer { if timeoutSet && keepsConnection { setReceiveTimeout(connection, .zero) } }
         while body.count < limit {
             let buffered = stream.pointee.rdNext.map { next in stream.pointee.stop.map { $0 - next } ?? 0 } ?? 0
             if buffered > 0 {

@@ -19,8 +19,10 @@ struct LKJWTCommand: ParsableCommand {
         version: version,
         subcommands: [RegistrationCommand.self])
 
+    static let defaultThreads = 16
+
     @Option(help: "Worker threads serving requests concurrently in this process.")
-    var threads: Int = 16
+    var threads: Int = defaultThreads
 
     @Flag(help: "Validate the environment, print the effective configuration with secrets masked, and exit.")
     var checkConfig = false
@@ -34,14 +36,37 @@ struct LKJWTCommand: ParsableCommand {
         }
     }
 
+    /// Plain CGI takes no options and bypasses the parser: arguments there are the web server's
+    /// (CGI/1.1 §4.4 passes a query's search words as arguments; `?--jobs` must not start a job
+    /// runner), and parsing cost every CGI request milliseconds of runtime type lookups.
+    static func main() {
+        let environment = ProcessEnvironment.current()
+        guard ServingMode.detect(environment: environment) == .cgi else {
+            return main(nil)
+        }
+        do {
+            try start(.responder(.cgi), environment: environment, threads: defaultThreads, checkConfig: false)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     func run() throws {
+        let environment = ProcessEnvironment.current()
+        let role: Launcher.Role = jobs ? .jobRunner : .responder(ServingMode.detect(environment: environment))
+        try Self.start(role, environment: environment, threads: threads, checkConfig: checkConfig)
+    }
+
+    private static func start(_ role: Launcher.Role, environment: [String: String], threads: Int, checkConfig: Bool) throws {
         // First of all: every thread started from here on (scheduler, workers, libcurl's) inherits it.
         ProcessSignals.blockStopSignals()
-        let environment = ProcessEnvironment.current()
+        // A plain CGI process starts for every request: what every start logs at info would fill the
+        // web server's error log, so it goes to debug there; warnings stay warnings.
+        let startupInfoLevel: Logger.Level = role == .responder(.cgi) ? .debug : .info
         let (level, levelNotice) = Configuration.logLevel(from: environment)
         LoggingSystem.bootstrap { _ in LogfmtLogHandler(level: level) }
         let logger = Logger(label: "lkjwt-fcgi")
-        if let levelNotice { logger.log(level: levelNotice.level, "\(levelNotice.message)", metadata: levelNotice.loggerMetadata) }
+        if let levelNotice { logger.log(notice: levelNotice, infoAt: startupInfoLevel) }
 
         let parsed: (configuration: Configuration, notices: [ConfigurationNotice])
         do {
@@ -56,9 +81,16 @@ struct LKJWTCommand: ParsableCommand {
             return
         }
         for notice in parsed.notices {
-            logger.log(level: notice.level, "\(notice.message)", metadata: notice.loggerMetadata)
+            logger.log(notice: notice, infoAt: startupInfoLevel)
         }
-        try Launcher(configuration: parsed.configuration, environment: environment, threads: threads, logger: logger).launch(jobsOnly: jobs)
+        try Launcher(configuration: parsed.configuration, environment: environment, threads: threads, logger: logger).launch(role)
+    }
+}
+
+extension Logger {
+    /// `infoAt`: the level an info notice is logged at.
+    func log(notice: ConfigurationNotice, infoAt infoLevel: Logger.Level) {
+        log(level: notice.level == .info ? infoLevel : notice.level, "\(notice.message)", metadata: notice.loggerMetadata)
     }
 }
 

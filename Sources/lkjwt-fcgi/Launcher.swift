@@ -11,73 +11,35 @@ struct Launcher {
     let threads: Int
     let logger: Logger
 
-    /// `jobsOnly`: the `--jobs` runner for CGI deployments, serving no requests.
-    func launch(jobsOnly: Bool) throws {
-        let http = CurlHTTPClient(tls: configuration.tls, logger: logger)
-        let addressRules = configuration.outboundAddressRules
-        let clock = SystemWallClock()
-        let random = SystemRandomSource()
-        let store: any JobStore
-        do {
-            store = try configuration.jobStore.open()
-        } catch {
-            ProcessEnvironment.printError(error.message)
-            throw ExitCode(1)
-        }
-        let clientServerAPI = ClientServerAPIResolver(overrides: configuration.csAPIURLOverrides, http: http, clock: clock, addressRules: addressRules)
-        let applicationService = configuration.applicationService.map {
-            ApplicationServiceClient(settings: $0, http: http, clock: clock, clientServerAPI: clientServerAPI)
-        }
-        let jobs = DelayedLeaveJobs(
-            dependencies: .init(
-                store: store,
-                clientServerAPI: clientServerAPI,
-                roomService: RoomServiceClient(
-                    liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, http: http, clock: clock),
-                delayedEvents: DelayedEventClient(http: http, clock: clock, addressRules: addressRules),
-                applicationService: applicationService, clock: clock, random: random),
-            settings: JobMachine.Settings(sanityInterval: .seconds(configuration.sanityCheckIntervalSeconds)),
-            logger: logger)
-        let membership = membershipMonitor(store: store, http: http, clock: clock, homeserver: applicationService, owner: jobs.owner)
-        let service = AuthorizationService(
-            configuration: configuration, dependencies: .init(
-                http: http, clock: clock, srv: SystemSRVResolver(), random: random, delegation: jobs, addressRules: addressRules,
-                admission: DestinationAdmission(limits: .init(threads: threads), clock: SystemMonotonicClock()),
-                applicationService: applicationService, membership: membership),
-            logger: logger)
-        let scheduler = JobScheduler(jobs: jobs, logger: logger)
+    /// What the process was started as: the `--jobs` runner of CGI deployments (serving no
+    /// requests), or a responder in the serving mode its start showed (§1.3).
+    enum Role: Equatable {
+        case jobRunner
+        case responder(ServingMode)
+    }
 
-        // The stop signals have been blocked since start-up (LKJWTCommand.run); no thread may run yet
+    func launch(_ role: Role) throws {
+        // The stop signals have been blocked since start-up (LKJWTCommand.start); no thread may run yet
         // with them unblocked.
         assert(ProcessSignals.stopSignalsBlocked)
-        if jobsOnly {
-            logStart(listen: "jobs", store: store)
-            startScheduler(scheduler)
-            membership?.start()
+        switch role {
+        case .responder(.cgi):
+            respondToCGIRequest()
+        case .jobRunner:
+            let process = try LongRunning(self)
+            logStart(listen: "jobs", store: process.store)
+            startScheduler(process.scheduler)
+            process.membership?.start()
             let received = ProcessSignals.waitForStop()
             logger.info("Shutting down", metadata: ["signal": "\(received)"])
-            membership?.stop()
-            scheduler.stop()
-            return
-        }
-
-        switch ServingMode.detect(environment: environment) {
-        case .cgi:
-            ProcessSignals.unblockStopSignals()
-            // No long-lived process here: somebody else must run the timers (§8.10 rule 8).
-            let heartbeat = try? store.newestHeartbeat()
-            if heartbeat.map({ jobs.nowMilliseconds.saturatingSubtracting($0) > JobScheduler.heartbeatTimeout.milliseconds }) ?? true {
-                logger.warning("No job scheduler is alive; run `lkjwt-fcgi --jobs` beside the CGI deployment so delayed leave events are handled")
-            }
-            CGIResponder.respond(environment: environment, service: service)
-        case .inheritedSocket(let fileDescriptor, let origin):
-            logStart(listen: origin, store: store)
-            startScheduler(scheduler)
-            membership?.start()
-            FastCGIServer(listenFD: fileDescriptor, threadCount: threads, service: service, logger: logger, onShutdown: jobs.beginShutdown).serve()
-            membership?.stop()
-            scheduler.stop()
-        case .ownSocket:
+            process.membership?.stop()
+            process.scheduler.stop()
+        case .responder(.inheritedSocket(let fileDescriptor, let origin)):
+            let process = try LongRunning(self)
+            logStart(listen: origin, store: process.store)
+            serve(listenFD: fileDescriptor, process)
+        case .responder(.ownSocket):
+            let process = try LongRunning(self)
             let listenFD: Int32
             do {
                 listenFD = try ListenSocket.open(configuration.listenAddress, group: configuration.socketGroup)
@@ -85,34 +47,119 @@ struct Launcher {
                 ProcessEnvironment.printError(ConfigurationError.cannotListen(address: configuration.listenAddress.description, detail: error.description).message)
                 throw ExitCode(1)
             }
-            logStart(listen: configuration.listenAddress.description, store: store)
+            logStart(listen: configuration.listenAddress.description, store: process.store)
             if let exposure = configuration.listenAddress.exposureNotice {
                 logger.log(level: exposure.level, "\(exposure.message)", metadata: exposure.loggerMetadata)
             }
             if configuration.socketGroup != nil, case .tcp = configuration.listenAddress {
                 logger.warning("LIVEKIT_JWT_SOCKET_GROUP applies to a unix socket only; ignored for a TCP listen address")
             }
-            startScheduler(scheduler)
-            membership?.start()
-            FastCGIServer(listenFD: listenFD, threadCount: threads, service: service, logger: logger, onShutdown: jobs.beginShutdown).serve()
-            membership?.stop()
-            scheduler.stop()
+            serve(listenFD: listenFD, process)
             if case .unix(let path) = configuration.listenAddress { unlink(path) }
         }
+    }
+
+    /// What a long-running process (FastCGI responder or job runner) sets up before its threads:
+    /// libcrypto and libcurl loaded (a missing one stops the start), the job store opened, the service
+    /// composed.
+    private struct LongRunning {
+        let store: any JobStore
+        let service: AuthorizationService
+        let jobs: DelayedLeaveJobs
+        let scheduler: JobScheduler
+        let membership: MembershipMonitor?
+
+        init(_ launcher: Launcher) throws {
+            do {
+                try CryptoLibrary.load()
+                try CurlLibrary.load()
+            } catch {
+                ProcessEnvironment.printError(error.description)
+                throw ExitCode(1)
+            }
+            do {
+                store = try launcher.configuration.jobStore.open()
+            } catch {
+                ProcessEnvironment.printError(error.message)
+                throw ExitCode(1)
+            }
+            (service, jobs, membership) = launcher.compose(store: store)
+            scheduler = JobScheduler(jobs: jobs, logger: launcher.logger)
+        }
+    }
+
+    /// The one composition root: the service, the jobs and the membership monitor share one HTTP
+    /// client, clock, random source, LiveKit RoomService client and application-service client.
+    private func compose(store: any JobStore) -> (AuthorizationService, DelayedLeaveJobs, MembershipMonitor?) {
+        let http = CurlHTTPClient(tls: configuration.tls, logger: logger)
+        let addressRules = configuration.outboundAddressRules
+        let clock = SystemWallClock()
+        let random = SystemRandomSource()
+        let roomService = RoomServiceClient(
+            liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, http: http, clock: clock)
+        let clientServerAPI = ClientServerAPIResolver(
+            overrides: configuration.csAPIURLOverrides, http: http, clock: clock, addressRules: addressRules)
+        let applicationService = configuration.applicationService.map {
+            ApplicationServiceClient(settings: $0, http: http, clock: clock, clientServerAPI: clientServerAPI)
+        }
+        let jobs = DelayedLeaveJobs(
+            dependencies: .init(
+                store: store,
+                clientServerAPI: clientServerAPI,
+                roomService: roomService,
+                delayedEvents: DelayedEventClient(http: http, clock: clock, addressRules: addressRules),
+                applicationService: applicationService, clock: clock, random: random),
+            settings: JobMachine.Settings(sanityInterval: .seconds(configuration.sanityCheckIntervalSeconds)),
+            logger: logger)
+        let membership = membershipMonitor(store: store, roomService: roomService, clock: clock, homeserver: applicationService, owner: jobs.owner)
+        let service = AuthorizationService(
+            configuration: configuration, dependencies: .init(
+                http: http, clock: clock, srv: SystemSRVResolver(), random: random, delegation: jobs, addressRules: addressRules,
+                admission: DestinationAdmission(limits: .init(threads: threads), clock: SystemMonotonicClock()),
+                applicationService: applicationService, membership: membership, roomService: roomService),
+            logger: logger)
+        return (service, jobs, membership)
+    }
+
+    /// Plain CGI: one request, then exit. libcurl, OpenSSL and the job store are set up only if this
+    /// request needs them; a `/healthz` needs none.
+    private func respondToCGIRequest() {
+        ProcessSignals.unblockStopSignals()
+        let (service, _, _) = compose(store: OnFirstUseJobStore(configuration.jobStore) { [logger] store in
+            // No long-lived process here: somebody else must run the timers (§8.10 rule 8).
+            let heartbeat: Int64?
+            do {
+                heartbeat = try store.newestHeartbeat()
+            } catch {
+                logger.error("Could not read the job scheduler heartbeat", metadata: ["err": "\(error)"])
+                heartbeat = nil
+            }
+            if !JobScheduler.isAlive(heartbeat: heartbeat, now: SystemWallClock().now().unixMilliseconds) {
+                logger.warning("No job scheduler is alive; run `lkjwt-fcgi --jobs` beside the CGI deployment so delayed leave events are handled")
+            }
+        })
+        CGIResponder.respond(environment: environment, service: service)
+        // The process ends with its one request: tearing the object graph down would only cost time.
+        exit(0)
+    }
+
+    private func serve(listenFD: Int32, _ process: LongRunning) {
+        startScheduler(process.scheduler)
+        process.membership?.start()
+        FastCGIServer(listenFD: listenFD, threadCount: threads, service: process.service, logger: logger, onShutdown: process.jobs.beginShutdown)
+            .serve()
+        process.membership?.stop()
+        process.scheduler.stop()
     }
 
     /// AS-MODE.md B4: only in application-service mode and with an interval. Its thread runs only in
     /// long-lived processes; a CGI invocation still tracks tokens and applies webhooks.
     private func membershipMonitor(
-        store: any JobStore, http: any HTTPClient, clock: any WallClock, homeserver: ApplicationServiceClient?, owner: String
+        store: any JobStore, roomService: RoomServiceClient, clock: any WallClock, homeserver: ApplicationServiceClient?, owner: String
     ) -> MembershipMonitor? {
         guard let homeserver, configuration.membershipCheckIntervalSeconds > 0 else { return nil }
         return MembershipMonitor(
-            dependencies: .init(
-                store: store,
-                roomService: RoomServiceClient(
-                    liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret, http: http, clock: clock),
-                homeserver: homeserver, clock: clock),
+            dependencies: .init(store: store, roomService: roomService, homeserver: homeserver, clock: clock),
             intervalSeconds: configuration.membershipCheckIntervalSeconds, owner: owner, logger: logger)
     }
 

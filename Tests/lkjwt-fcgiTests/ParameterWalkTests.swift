@@ -24,8 +24,8 @@ struct ParameterWalkTests {
         return body(array)
     }
 
-    static func walk(_ entries: [String], prefixes: [String]? = nil) -> [String: String] {
-        withEntries(entries.map { Array($0.utf8) }) { ProcessEnvironment.variables($0, prefixes: prefixes) }
+    static func walk(_ entries: [String], prefixes: ProcessEnvironment.NamePrefixes? = nil) -> [String: String] {
+        withEntries(entries.map { Array($0.utf8) }) { ProcessEnvironment.variables($0, selecting: prefixes) }
     }
 
     @Test func everyEntryIsSplitAtTheFirstEquals() {
@@ -58,7 +58,7 @@ struct ParameterWalkTests {
 
     @Test func bytesThatAreNotUTF8AreReplacedNotTrapped() {
         let parameters = Self.withEntries([Array("HTTP_X_".utf8) + [0xFF, 0xC3] + Array("=v".utf8) + [0xE2, 0x82]]) {
-            ProcessEnvironment.variables($0, prefixes: FastCGIServer.wantedParameters)
+            ProcessEnvironment.variables($0, selecting: FastCGIServer.wantedParameters)
         }
         #expect(parameters == ["HTTP_X_\u{FFFD}\u{FFFD}": "v\u{FFFD}"])
     }

@@ -87,15 +87,16 @@ extension AuthorizationService {
             logger.error("Unable to create LiveKit token", metadata: ["lkId": .untrusted(identity), "err": .untrusted("\(error)")])
             return .failure(.internalServerError)
         }
-        let handover = DelayedLeaveHandover(
-            serverName: grant.openIDToken.matrixServerName, ownerUserID: userID, quota: jobQuota, delayID: grant.delayID,
-            delayTimeout: grant.delayTimeout,
-            roomAlias: grant.roomAlias, identity: identity, alternativeIdentities: grant.alternativeIdentities(userID))
         if decision.isFull {
+            // Only a delegating request needs the handover (and the hash of its legacy identity).
+            let handover = delegating ? DelayedLeaveHandover(
+                serverName: grant.openIDToken.matrixServerName, ownerUserID: userID, quota: jobQuota, delayID: grant.delayID,
+                delayTimeout: grant.delayTimeout,
+                roomAlias: grant.roomAlias, identity: identity, alternativeIdentities: grant.alternativeIdentities(userID)) : nil
             // Resolve the client-server API first, so that a failed resolution leaves no room behind.
-            if delegating, let failure = prepareDelegation(handover) { return .failure(failure) }
+            if let handover, let failure = prepareDelegation(handover) { return .failure(failure) }
             if let failure = createRoom(grant.roomAlias, identity: identity, userID: userID) { return .failure(failure) }
-            if delegating, let failure = store(handover) { return .failure(failure) }
+            if let handover, let failure = store(handover) { return .failure(failure) }
         }
         var metadata = grant.logMetadata
         metadata["matrixId"] = .untrusted(userID)

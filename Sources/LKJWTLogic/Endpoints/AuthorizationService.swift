@@ -14,12 +14,14 @@ public final class AuthorizationService: Sendable {
         public var applicationService: ApplicationServiceClient?
         /// The membership monitor (AS-MODE.md B4); nil when it is off.
         public var membership: MembershipMonitor?
+        /// The composition root passes the client it shares with the jobs; nil: one over `http`.
+        public var roomService: RoomServiceClient?
 
         public init(
             http: any HTTPClient, clock: any WallClock, srv: any SRVResolver,
             random: any RandomSource, delegation: (any DelayedLeaveDelegation)? = nil,
             addressRules: OutboundAddressRules, admission: DestinationAdmission? = nil, applicationService: ApplicationServiceClient? = nil,
-            membership: MembershipMonitor? = nil
+            membership: MembershipMonitor? = nil, roomService: RoomServiceClient? = nil
         ) {
             self.http = http
             self.clock = clock
@@ -28,6 +30,7 @@ public final class AuthorizationService: Sendable {
             self.admission = admission
             self.applicationService = applicationService
             self.membership = membership
+            self.roomService = roomService
         }
     }
 
@@ -45,7 +48,7 @@ public final class AuthorizationService: Sendable {
         self.configuration = configuration
         self.clock = dependencies.clock
         self.verifier = OpenIDVerifier(resolver: dependencies.resolver, http: dependencies.http, admission: dependencies.admission)
-        self.roomService = RoomServiceClient(
+        self.roomService = dependencies.roomService ?? RoomServiceClient(
             liveKitURL: configuration.liveKitURL, apiKey: configuration.apiKey, apiSecret: configuration.apiSecret,
             http: dependencies.http, clock: dependencies.clock)
         self.delegation = dependencies.delegation

@@ -130,6 +130,12 @@ public struct JSONParser {
         while true {
             guard let byte = current else { throw failure("unterminated string") }
             if byte == UInt8(ascii: "\"") {
+                // No escape in it (most strings): its bytes are the string, no scalar-wise copy.
+                if scalars.isEmpty {
+                    let string = String(decoding: bytes[runStart..<position], as: UTF8.self)
+                    position += 1
+                    return string
+                }
                 appendRun(from: runStart, to: &scalars)
                 position += 1
                 return String(scalars)

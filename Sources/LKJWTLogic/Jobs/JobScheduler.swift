@@ -84,9 +84,15 @@ public final class JobScheduler: Sendable {
     }
 
     private func isCold(_ heartbeat: Int64?) -> Bool {
-        guard let heartbeat else { return true }
+        !Self.isAlive(heartbeat: heartbeat, now: jobs.nowMilliseconds)
+    }
+
+    /// Whether the store's newest heartbeat says a scheduler is alive at `now` (Unix milliseconds):
+    /// the cold-start rule (§8.11), and what a CGI request warns about (§8.10 rule 8).
+    public static func isAlive(heartbeat: Int64?, now: Int64) -> Bool {
+        guard let heartbeat else { return false }
         // The heartbeat is a stored number: any value, a corrupt one included, must compare safely.
-        return jobs.nowMilliseconds.saturatingSubtracting(heartbeat) > Self.heartbeatTimeout.milliseconds
+        return now.saturatingSubtracting(heartbeat) <= heartbeatTimeout.milliseconds
     }
 
     /// Registers this process as a claim owner, purges the jobs that expired while nobody handled them

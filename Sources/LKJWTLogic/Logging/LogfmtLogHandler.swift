@@ -57,6 +57,10 @@ public struct LogfmtLogHandler: LogHandler {
     static func quoted(_ value: String) -> String {
         let needsQuotes = value.isEmpty || value.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || needsEscape($0) }
         guard needsQuotes else { return value }
+        // Most quoted values (messages) only hold spaces: quoted whole, not copied scalar by scalar.
+        if !value.unicodeScalars.contains(where: { $0 == "\"" || $0 == "\\" || needsEscape($0) }) {
+            return "\"" + value + "\""
+        }
         var output = "\""
         for scalar in value.unicodeScalars {
             switch scalar {

@@ -35,7 +35,7 @@ extension Duration {
 
 extension Date {
     /// Unix milliseconds, rounded down; saturating, since a clock (or a test clock) is outside input too.
-    var unixMilliseconds: Int64 {
+    public var unixMilliseconds: Int64 {
         Int64(saturating: (timeIntervalSince1970 * 1000).rounded(.down))
     }
 

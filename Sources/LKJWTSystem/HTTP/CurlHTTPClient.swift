@@ -14,9 +14,9 @@ public final class CurlHTTPClient: HTTPClient {
     /// (the operator's destinations, exempt servers) opened to an address the policy blocks.
     private let idleHandles = Mutex<[Bool: [EasyHandle]]>([:])
 
-    /// Call once at start-up, before threads exist (curl_global_init is not thread-safe everywhere).
+    /// libcurl is loaded and initialised on first use (`CurlLibrary`); long-running processes load it
+    /// at start-up, before their threads.
     public init(tls: TLSSettings, logger: Logger) {
-        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         self.tls = tls
         self.logger = logger
     }
@@ -240,23 +240,18 @@ final class ResponseCollector {
 
     func appendHeaderLine(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) {
         guard let data, length > 0 else { return }
-        let line = data.withMemoryRebound(to: UInt8.self, capacity: length) {
-            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
-        }.trimmingCharacters(in: "\r\n")
+        // The line end is cut as bytes, before decoding: trimming the decoded string through a set
+        // of characters built for every line showed in the profiles of token requests.
+        let line = data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+            var count = length
+            while count > 0, bytes[count - 1] == UInt8(ascii: "\r") || bytes[count - 1] == UInt8(ascii: "\n") { count -= 1 }
+            return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+        }
         if line.hasPrefix("HTTP/") {
             headers = []
         } else if let colon = line.firstIndex(of: ":") {
             let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
             headers.append(name: String(line[..<colon]), value: String(value))
         }
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        let characters = Set(set)
-        var slice = Substring(self)
-        while let last = slice.last, characters.contains(last) { slice.removeLast() }
-        return String(slice)
     }
 }
