@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 import pytest
 
 import service as lkjwt
-from jobs_support import (  # noqa: F401 (fixtures)
-    RedisJobs, SQLiteJobs, WorkerPool, open_store, participant_sfu, redis_server, storage_field)
+from job_fixtures import participant_sfu, redis_server  # noqa: F401 (fixtures)
+from job_stores import RedisJobs, SQLiteJobs, open_store, storage_field
 from processes import wait_until
+from worker_pool import WorkerPool
 
 INTERVAL = 2.0
 WINDOW = 10.0  # s of sweeps counted
