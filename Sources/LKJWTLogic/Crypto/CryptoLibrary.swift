@@ -31,7 +31,9 @@ public enum CryptoLibrary {
         _ = try loaded.get()
     }
 
-    static var functions: Functions { SharedLibrary.required(loaded) }
+    /// Resolved once: through a computed property every call (a dozen setopts per outbound request)
+    /// copied the `Result` through the generic `required`, instantiating its metadata each time.
+    static let functions: Functions = SharedLibrary.required(loaded)
 }
 
 // The libcrypto functions this module calls, by their OpenSSL names and types.

@@ -68,7 +68,7 @@ public final class AuthorizationService: Sendable {
 
     private func answer(_ request: Request) -> Response {
         // Matrix paths are the application-service endpoints, or nothing (contract §3.1 rev. 2).
-        if request.path.contains("/_matrix/") {
+        if Route.isMatrixPath(request.path) {
             if let applicationService, let route = ApplicationServiceRoute.match(path: request.path) {
                 return respondAsApplicationService(route, request, client: applicationService)
             }

@@ -3,7 +3,9 @@ extension JSONValue {
     /// escapes them (only `"`, `\` and control characters, lower-case hex), so for arrays of strings
     /// this output is already canonical.
     public func serialized() -> String {
+        // Room for a token's claims or answer, so that it is not grown (copied) several times.
         var output = ""
+        output.reserveCapacity(512)
         write(to: &output)
         return output
     }
@@ -37,7 +39,12 @@ extension JSONValue {
         output += "\""
         // Most strings (names, IDs, tokens) need no escape: appended whole, not scalar by scalar,
         // which was a tenth of a token request's CPU.
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        // Scanned as contiguous bytes: through the UTF-8 view's iterator the scan was 2 % of a token
+        // request's CPU (the JWT in the answer is long).
+        let needsEscape: (UInt8) -> Bool = { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+        let plain = value.utf8.withContiguousStorageIfAvailable { !$0.contains(where: needsEscape) }
+            ?? !value.utf8.contains(where: needsEscape)
+        if plain {
             output += value
             output += "\""
             return

@@ -43,8 +43,9 @@ public struct ServerName: Sendable, Equatable, CustomStringConvertible {
     }
 
     static func isDottedIPv4(_ text: String) -> Bool {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && isAddress(text, family: AF_INET)
+        // Three dots counted as bytes, not split into substrings (every token request parses its server
+        // name); inet_pton accepts ASCII only, so no dot inside a grapheme can pass either way.
+        text.utf8.reduce(0) { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 } == 3 && isAddress(text, family: AF_INET)
     }
 
     static func isAddress(_ text: String, family: Int32) -> Bool {

@@ -92,7 +92,7 @@ final class EasyHandle: @unchecked Sendable {
         if let address = request.connectAddress {
             // "URL host:URL port:connect host:connect port"; the URL keeps the name TLS checks.
             let (urlHost, urlPort) = EasyHandle.authority(of: request.url)
-            let target = address.host.contains(":") ? "[\(address.host)]" : address.host
+            let target = address.host.utf8.contains(UInt8(ascii: ":")) ? "[\(address.host)]" : address.host
             connectTo = curl_slist_append(nil, "\(urlHost):\(urlPort):\(target):\(address.port)")
             try set(CURLOPT_CONNECT_TO, lk_curl_setopt_slist(curl, CURLOPT_CONNECT_TO, connectTo))
         }
@@ -240,18 +240,21 @@ final class ResponseCollector {
 
     func appendHeaderLine(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) {
         guard let data, length > 0 else { return }
-        // The line end is cut as bytes, before decoding: trimming the decoded string through a set
-        // of characters built for every line showed in the profiles of token requests.
-        let line = data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+        // Parsed as bytes (line end cut, colon found, value's leading blanks skipped) and decoded
+        // once per part: trimming through a character set, then searching the decoded line for the
+        // colon character by character, showed in the profiles of token requests (1.7 % of them).
+        data.withMemoryRebound(to: UInt8.self, capacity: length) { start in
             var count = length
-            while count > 0, bytes[count - 1] == UInt8(ascii: "\r") || bytes[count - 1] == UInt8(ascii: "\n") { count -= 1 }
-            return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
-        }
-        if line.hasPrefix("HTTP/") {
-            headers = []
-        } else if let colon = line.firstIndex(of: ":") {
-            let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
-            headers.append(name: String(line[..<colon]), value: String(value))
+            while count > 0, start[count - 1] == UInt8(ascii: "\r") || start[count - 1] == UInt8(ascii: "\n") { count -= 1 }
+            let line = UnsafeBufferPointer(start: start, count: count)
+            if line.starts(with: "HTTP/".utf8) {
+                headers = []
+            } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+                var valueStart = colon + 1
+                while valueStart < count, line[valueStart] == UInt8(ascii: " ") || line[valueStart] == UInt8(ascii: "\t") { valueStart += 1 }
+                headers.append(name: String(decoding: UnsafeBufferPointer(rebasing: line[..<colon]), as: UTF8.self),
+                               value: String(decoding: UnsafeBufferPointer(rebasing: line[valueStart...]), as: UTF8.self))
+            }
         }
     }
 }
