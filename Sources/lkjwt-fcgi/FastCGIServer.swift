@@ -98,6 +98,7 @@ final class FastCGIServer: Sendable {
                 continue
             }
             handle(&request)
+            if FastCGIServer.mayCloseWithoutLinger(request) { _ = FCGX_Detach(&request) }
             FCGX_Finish_r(&request)
         }
         FCGX_Free(&request, 1)
@@ -117,6 +118,21 @@ final class FastCGIServer: Sendable {
                 _ = FCGX_PutStr(chars.baseAddress, Int32(chars.count), fcgiRequest.out)
             }
         }
+    }
+
+    /// libfcgi closes a connection by shutting down its sending side and reading until the web
+    /// server closes too (up to 2 s), so that bytes the web server still sends cannot make the kernel
+    /// answer with a reset that destroys the response. Once the request's input has been read to its
+    /// end (the empty FCGI_STDIN record) and nothing else is pending, the web server sends nothing more
+    /// on a connection it does not keep: a plain close (a detached request's) saves a wait and a
+    /// wake-up, a tenth of a `/healthz` request's CPU.
+    static func mayCloseWithoutLinger(_ request: FCGX_Request) -> Bool {
+        guard request.keepConnection == 0, let input = request.in, input.pointee.isClosed != 0, input.pointee.FCGI_errno == 0 else {
+            return false
+        }
+        var byte: UInt8 = 0
+        let pending = recv(request.ipcFd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return pending == 0 || (pending < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
     }
 
     /// Reads in small steps: most requests (GET, OPTIONS) have no body, and a zeroed 64 KiB buffer
@@ -158,6 +174,16 @@ final class FastCGIServer: Sendable {
             body.append(UInt8(truncatingIfNeeded: byte))
         }
         guard body.count <= Request.maximumBodySize else { return .tooLarge }
+        // A connection closed after this request closes without lingering if its input was read to
+        // the end (`mayCloseWithoutLinger`): the empty record that ends the body follows the body at
+        // once, so this usually reads nothing from the connection.
+        if !keepsConnection, body.count == limit, stream.pointee.isClosed == 0, !deadline.hasPassed {
+            if !timeoutSet {
+                setReceiveTimeout(connection, deadline.remaining)
+                timeoutSet = true
+            }
+            _ = FCGX_GetChar(stream)
+        }
         return .bytes(body)
     }
 

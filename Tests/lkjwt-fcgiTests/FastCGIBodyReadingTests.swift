@@ -92,9 +92,11 @@ struct FastCGIBodyReadingTests {
         /// What a later reader of the stream would still get.
         var unread: Int { stream.pointee.stop - stream.pointee.rdNext! }
 
-        func readBody(contentLength: String?, deadline: Deadline = Deadline(after: .seconds(10))) -> Request.Body {
-            FastCGIServer.readBody(stream, connection: connection, contentLength: contentLength, deadline: deadline)
+        func readBody(contentLength: String?, deadline: Deadline = Deadline(after: .seconds(10)), keepsConnection: Bool = true) -> Request.Body {
+            FastCGIServer.readBody(stream, connection: connection, contentLength: contentLength, deadline: deadline, keepsConnection: keepsConnection)
         }
+
+        var isAtEnd: Bool { stream.pointee.isClosed != 0 }
     }
 
     static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
@@ -121,6 +123,17 @@ struct FastCGIBodyReadingTests {
         let input = try ScriptedStream(buffered: Self.bytes("0123456789"), steps: [])
         #expect(input.readBody(contentLength: "4") == .bytes(Self.bytes("0123")))
         #expect(input.unread == 6)
+    }
+
+    @Test func onAConnectionThatClosesTheEndOfTheBodyIsReadToo() throws {
+        let input = try ScriptedStream(buffered: Self.bytes(#"{"a":1}"#), steps: [.end])
+        #expect(input.readBody(contentLength: "7", keepsConnection: false) == .bytes(Self.bytes(#"{"a":1}"#)))
+        #expect(input.isAtEnd, "read to its end, the connection may close without lingering")
+        #expect(input.timeoutsAtRefill.count == 1 && input.timeoutsAtRefill[0] > .seconds(9), "under the body's deadline")
+
+        let kept = try ScriptedStream(buffered: Self.bytes(#"{"a":1}"#), steps: [.end])
+        #expect(kept.readBody(contentLength: "7") == .bytes(Self.bytes(#"{"a":1}"#)))
+        #expect(!kept.isAtEnd && kept.refills == 0, "a kept connection's next request needs no such read")
     }
 
     @Test func bodyEndingBeforeTheDeclaredLengthIsWhatArrived() throws {
