@@ -6,6 +6,8 @@ struct CryptoTests {
     @Test func sha256OfKnownInput() {
         let digest = Digest.sha256(Array("abc".utf8))
         #expect(digest.map { String(format2: $0) }.joined() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let empty = Digest.sha256([])
+        #expect(empty.map { String(format2: $0) }.joined() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 
     /// RFC 4231 test case 2.

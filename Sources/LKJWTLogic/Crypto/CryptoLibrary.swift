@@ -6,7 +6,10 @@ import CCrypto
 /// ordinary OpenSSL code; each calls through the pointer resolved here.
 public enum CryptoLibrary {
     struct Functions: @unchecked Sendable {
-        let sha256: @convention(c) (UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<UInt8>?) -> UnsafeMutablePointer<UInt8>?
+        let mdFetch: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> OpaquePointer?
+        let digest: @convention(c) (
+            UnsafeRawPointer?, Int, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt32>?, OpaquePointer?, OpaquePointer?
+        ) -> Int32
         let hmac: @convention(c) (
             OpaquePointer?, UnsafeRawPointer?, Int32, UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt32>?
         ) -> UnsafeMutablePointer<UInt8>?
@@ -21,7 +24,7 @@ public enum CryptoLibrary {
     static let loaded: Result<Functions, SharedLibrary.LoadError> = Result { () throws(SharedLibrary.LoadError) in
         let library = try SharedLibrary(soname)
         return Functions(
-            sha256: try library.function("SHA256"), hmac: try library.function("HMAC"),
+            mdFetch: try library.function("EVP_MD_fetch"), digest: try library.function("EVP_Digest"), hmac: try library.function("HMAC"),
             evpSHA256: try library.function("EVP_sha256"), memcmp: try library.function("CRYPTO_memcmp"))
     }
 
@@ -34,12 +37,26 @@ public enum CryptoLibrary {
     /// Resolved once: through a computed property every call (a dozen setopts per outbound request)
     /// copied the `Result` through the generic `required`, instantiating its metadata each time.
     static let functions: Functions = SharedLibrary.required(loaded)
+
+    /// SHA-256, fetched once: `SHA256()` fetches it from the provider store at every call, under the
+    /// store's lock, which 16 threads signing tokens contend for (2 % of a token request's CPU).
+    /// libcrypto's method objects are immutable once fetched and safe to share between threads.
+    nonisolated(unsafe) static let sha256: OpaquePointer = {
+        guard let digest = EVP_MD_fetch(nil, "SHA256", nil) else { fatalError("libcrypto has no SHA256") }
+        return digest
+    }()
 }
 
 // The libcrypto functions this module calls, by their OpenSSL names and types.
 
-func SHA256(_ data: UnsafePointer<UInt8>!, _ count: Int, _ digest: UnsafeMutablePointer<UInt8>!) -> UnsafeMutablePointer<UInt8>! {
-    CryptoLibrary.functions.sha256(data, count, digest)
+func EVP_MD_fetch(_ context: OpaquePointer!, _ algorithm: UnsafePointer<CChar>!, _ properties: UnsafePointer<CChar>!) -> OpaquePointer! {
+    CryptoLibrary.functions.mdFetch(context, algorithm, properties)
+}
+func EVP_Digest(
+    _ data: UnsafeRawPointer!, _ count: Int, _ digest: UnsafeMutablePointer<UInt8>!, _ digestLength: UnsafeMutablePointer<UInt32>!,
+    _ type: OpaquePointer!, _ engine: OpaquePointer!
+) -> Int32 {
+    CryptoLibrary.functions.digest(data, count, digest, digestLength, type, engine)
 }
 func HMAC(
     _ digestType: OpaquePointer!, _ key: UnsafeRawPointer!, _ keyLength: Int32, _ data: UnsafePointer<UInt8>!, _ count: Int,

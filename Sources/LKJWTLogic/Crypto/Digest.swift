@@ -4,8 +4,9 @@ import CCrypto
 public enum Digest {
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        // EVP_Digest reads nothing through a NULL pointer when the count is 0.
         bytes.withUnsafeBufferPointer { input in
-            _ = SHA256(input.baseAddress, input.count, &digest)
+            _ = EVP_Digest(input.baseAddress, input.count, &digest, nil, CryptoLibrary.sha256, nil)
         }
         return digest
     }

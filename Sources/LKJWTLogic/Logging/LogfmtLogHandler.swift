@@ -21,16 +21,27 @@ public struct LogfmtLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "time=\(LogfmtLogHandler.timestamp()) level=\(LogfmtLogHandler.name(of: event.level)) msg=\(LogfmtLogHandler.quoted(event.message.description))"
-        if colour {
-            line = LogfmtLogHandler.colourCode(event.level) + line + "\u{1B}[0m"
-        }
+        // Built as bytes in one buffer: through string interpolation and one quoted copy per key and
+        // value, a token request's line cost more than its JWT's signature.
+        var line: [UInt8] = []
+        line.reserveCapacity(512)
+        if colour { line += LogfmtLogHandler.colourCode(event.level).utf8 }
+        line += "time=".utf8
+        line += LogfmtLogHandler.timestamp().utf8
+        line += " level=".utf8
+        line += LogfmtLogHandler.name(of: event.level).utf8
+        line += " msg=".utf8
+        LogfmtLogHandler.appendQuoted(event.message.description, to: &line)
+        if colour { line += "\u{1B}[0m".utf8 }
         let merged = metadata.isEmpty ? event.metadata ?? [:] : metadata.merging(event.metadata ?? [:]) { $1 }
-        for key in merged.keys.sorted() {
-            line += " \(LogfmtLogHandler.quoted(key))=\(LogfmtLogHandler.quoted(merged[key]!.description))"
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+            line.append(UInt8(ascii: " "))
+            LogfmtLogHandler.appendQuoted(key, to: &line)
+            line.append(UInt8(ascii: "="))
+            LogfmtLogHandler.appendQuoted(value.description, to: &line)
         }
-        line += "\n"
-        FileDescriptor.writeAll(fileDescriptor, Array(line.utf8))
+        line.append(UInt8(ascii: "\n"))
+        FileDescriptor.writeAll(fileDescriptor, line)
     }
 
     static func name(of level: Logger.Level) -> String {
@@ -55,8 +66,14 @@ public struct LogfmtLogHandler: LogHandler {
     /// character that could break the record's line in some viewer as `\uXXXX` (contract §13.6): C0
     /// controls, DEL, C1 controls (U+0080–U+009F; U+0085 is a line break to some), U+2028 and U+2029.
     static func quoted(_ value: String) -> String {
+        var output: [UInt8] = []
+        appendQuoted(value, to: &output)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    static func appendQuoted(_ value: String, to output: inout [UInt8]) {
         // ASCII values (nearly all: keys, IDs, addresses, messages) are classified in one pass over
-        // their bytes; the scalar scans below were a sixth of the cost of a token's log line.
+        // their bytes and copied whole.
         let ascii = value.utf8.withContiguousStorageIfAvailable { bytes -> (bare: Bool, plain: Bool)? in
             var bare = !bytes.isEmpty, plain = true
             for byte in bytes {
@@ -69,28 +86,33 @@ public struct LogfmtLogHandler: LogHandler {
             }
             return (bare, plain)
         } ?? nil
-        if let ascii {
-            if ascii.bare { return value }
-            if ascii.plain { return "\"" + value + "\"" }
+        let (bare, plain) = ascii ?? (
+            bare: !value.isEmpty && !value.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || needsEscape($0) },
+            plain: !value.unicodeScalars.contains { $0 == "\"" || $0 == "\\" || needsEscape($0) }
+        )
+        if bare {
+            output += value.utf8
+            return
         }
-        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || needsEscape($0) }
-        guard needsQuotes else { return value }
-        // Most quoted values (messages) only hold spaces: quoted whole, not copied scalar by scalar.
-        if !value.unicodeScalars.contains(where: { $0 == "\"" || $0 == "\\" || needsEscape($0) }) {
-            return "\"" + value + "\""
+        output.append(UInt8(ascii: "\""))
+        defer { output.append(UInt8(ascii: "\"")) }
+        // Most quoted values (messages) only hold spaces: copied whole.
+        if plain {
+            output += value.utf8
+            return
         }
-        var output = "\""
         for scalar in value.unicodeScalars {
             switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
+            case "\"": output += "\\\"".utf8
+            case "\\": output += "\\\\".utf8
             case _ where needsEscape(scalar):
                 let hex = String(scalar.value, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: output.unicodeScalars.append(scalar)
+                output += "\\u".utf8
+                output += repeatElement(UInt8(ascii: "0"), count: 4 - hex.count)
+                output += hex.utf8
+            default: UTF8.encode(scalar) { output.append($0) }
             }
         }
-        return output + "\""
     }
 
     static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
