@@ -35,9 +35,16 @@ enum ProcessEnvironment {
 
     static func variables(_ array: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, selecting prefixes: NamePrefixes?) -> [String: String] {
         var result: [String: String] = [:]
-        // Room for a request's parameters from the start, instead of growing (and rehashing) four times.
-        if prefixes != nil { result.reserveCapacity(16) }
         guard var cursor = array else { return result }
+        // Room from the start, instead of growing (and rehashing) four to six times: for a request's
+        // parameters, those it keeps; for the environment, all of it (counted first, cheaply).
+        if prefixes != nil {
+            result.reserveCapacity(16)
+        } else {
+            var count = 0
+            while cursor[count] != nil { count += 1 }
+            result.reserveCapacity(count)
+        }
         while let entry = cursor.pointee {
             cursor += 1
             if let prefixes, !prefixes.match(entry) { continue }
