@@ -60,11 +60,7 @@ def main() -> int:
 
             env = lkjwt.service_environment(livekit_url="ws://127.0.0.1:7880", full_access="nobody.test",
                                             ca_file=Path(cert), LIVEKIT_LOG_LEVEL="info")
-            socket_path = directory / "fcgi.sock"
-            script_env = {**env, "LKJWT_SOCKET": str(socket_path), "LKJWT_BINARY": str(lkjwt.BINARY),
-                          "LKJWT_ENV_FILE": "", "LKJWT_USER": ""}
-            service = lkjwt.Service(Process("lkjwt-fcgi", namespace.prefix() + [str(lkjwt.SPAWN_FCGI_SCRIPT)],
-                                            script_env, directory), f"unix:{socket_path}").wait_until_started()
+            service = lkjwt.start_under_spawn_fcgi(env, directory, prefix=namespace.prefix())
             running.append(service)
             nginx_directory = directory / "nginx"
             nginx_directory.mkdir()

@@ -22,7 +22,6 @@ import matrix_client
 import service as lkjwt
 from fakes.silent import SRV, SilentNameserver, SilentTCPServers
 from netns import NamespaceUnavailable, NetworkNamespace
-from processes import Process
 from webservers import Nginx
 
 ALLOW_LOOPBACK = {"LIVEKIT_IP_RANGE_ALLOWLIST": "127.0.0.0/8"}
@@ -260,11 +259,7 @@ def dead_dns(tmp_path):
         started.append(nameserver)
         env = lkjwt.service_environment(livekit_url="ws://127.0.0.1:7880", full_access="nobody.test", ca_file=None,
                                         **ALLOW_LOOPBACK)
-        socket_path = tmp_path / "fcgi.sock"
-        script_env = {**env, "LKJWT_SOCKET": str(socket_path), "LKJWT_BINARY": str(lkjwt.BINARY),
-                      "LKJWT_ENV_FILE": "", "LKJWT_USER": ""}
-        service = lkjwt.Service(Process("lkjwt-deaddns", namespace.prefix() + [str(lkjwt.SPAWN_FCGI_SCRIPT)],
-                                        script_env, tmp_path), f"unix:{socket_path}").wait_until_started()
+        service = lkjwt.start_under_spawn_fcgi(env, tmp_path, "lkjwt-deaddns", prefix=namespace.prefix())
         started.append(service)
         # nginx outside the namespace: the unix socket is a file, reachable from any namespace.
         nginx = Nginx(tmp_path, service.upstream)
