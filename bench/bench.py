@@ -280,7 +280,7 @@ def main() -> int:
     all_runs = [run for each in rounds for run, _ in (each.baseline, each.healthz, each.tokens)] + [healthz_c1, tokens_c1]
     return report(
         f"\nnginx (1 worker) → FastCGI unix socket, {arguments.threads} threads per responder, service + nginx "
-          f"on CPU {SERVICE_CPU}, load on CPU {LOAD_CPU}; log level {arguments.log_level}, wrk c={CONCURRENCY} "
+        f"on CPU {SERVICE_CPU}, load on CPU {LOAD_CPU}; log level {arguments.log_level}, wrk c={CONCURRENCY} "
         f"{seconds} s per run, {arguments.cgi_requests} CGI requests per binary and round, {lkjwt.BINARY}",
         rows, sum(run.failures for run in all_runs))
 
