@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import appservice  # noqa: E402
 import synapse  # noqa: E402
-from bench import cpu_seconds, print_table, wrk  # noqa: E402
+from bench import cpu_seconds, load_average_row, report, wrk  # noqa: E402
 from hostile import pin  # noqa: E402
 from tls import self_signed_certificate  # noqa: E402
 
@@ -121,14 +121,9 @@ def main() -> int:
         rows.append((f"median service CPU per token: {name}", f"{middle([f[name][1] for f in rounds]):.0f} µs", "", None))
     rows.append(("median latency Synapse adds (p50)",
                  f"{middle([f['through Synapse'][0].p50_ms - f['direct'][0].p50_ms for f in rounds]):+.2f} ms", "", None))
-    rows.append(("load average at the end", " ".join(f"{value:.1f}" for value in os.getloadavg()), "", None))
-    print(f"\nget_token, wrk c={CONNECTIONS} {arguments.seconds} s per run, Synapse {synapse.VERSION}; "
-          f"service + nginx on CPU {SERVICE_CPU}, load + Synapse + fake SFU on CPU {LOAD_CPU}")
-    print_table(rows)
-    if failures:
-        print(f"\n{failures} requests failed (non-2xx or socket errors): the figures above are not valid")
-        return 1
-    return 0
+    rows.append(load_average_row())
+    return report(f"\nget_token, wrk c={CONNECTIONS} {arguments.seconds} s per run, Synapse {synapse.VERSION}; "
+                  f"service + nginx on CPU {SERVICE_CPU}, load + Synapse + fake SFU on CPU {LOAD_CPU}", rows, failures)
 
 
 if __name__ == "__main__":

@@ -275,16 +275,28 @@ def main() -> int:
          handshakes_per_1000 <= arguments.threads),
         ("lkjwt-fcgi VmRSS after the runs", f"{rss:.1f} MiB (minimal responder {baseline_rss:.1f} MiB)",
          f"< {RSS_TARGET_MIB} MiB", rss < RSS_TARGET_MIB),
-        ("load average at the end", " ".join(f"{value:.1f}" for value in os.getloadavg()), "", None),
+        load_average_row(),
     ]
-    print(f"\nnginx (1 worker) → FastCGI unix socket, {arguments.threads} threads per responder, service + nginx "
-          f"on CPU {SERVICE_CPU}, load on CPU {LOAD_CPU}; log level {arguments.log_level}, wrk c={CONCURRENCY} "
-          f"{seconds} s per run, {arguments.cgi_requests} CGI requests per binary and round, {lkjwt.BINARY}")
-    print_table(rows)
     all_runs = [run for each in rounds for run, _ in (each.baseline, each.healthz, each.tokens)] + [healthz_c1, tokens_c1]
-    failures = sum(run.failures for run in all_runs)
+    return report(
+        f"\nnginx (1 worker) → FastCGI unix socket, {arguments.threads} threads per responder, service + nginx "
+        f"on CPU {SERVICE_CPU}, load on CPU {LOAD_CPU}; log level {arguments.log_level}, wrk c={CONCURRENCY} "
+        f"{seconds} s per run, {arguments.cgi_requests} CGI requests per binary and round, {lkjwt.BINARY}",
+        rows, sum(run.failures for run in all_runs))
+
+
+def load_average_row() -> tuple[str, str, str, None]:
+    """A row for the end of a table: figures taken on a busy machine are not comparable."""
+    return ("load average at the end", " ".join(f"{value:.1f}" for value in os.getloadavg()), "", None)
+
+
+def report(heading: str, rows: list[tuple[str, str, str, bool | None]], failures: int, failed: str = "requests") -> int:
+    """Prints the heading and the table, and says so when any of the measured requests failed (wrk's
+    non-2xx answers and socket errors): the exit status, 1 then, for the figures are not valid."""
+    print(heading)
+    print_table(rows)
     if failures:
-        print(f"\n{failures} requests failed (non-2xx or socket errors): the figures above are not valid")
+        print(f"\n{failures} {failed} failed (non-2xx or socket errors): the figures above are not valid")
         return 1
     return 0
 

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 
 import service as lkjwt  # noqa: E402
-from bench import CONCURRENCY, post_script, print_table, wrk  # noqa: E402
+from bench import CONCURRENCY, post_script, report, wrk  # noqa: E402
 from fakes.federation import USERINFO_PATH, WELL_KNOWN_PATH, FederationHost  # noqa: E402
 from netns import Dnsmasq, NetworkNamespace  # noqa: E402
 from processes import Process, accepts_connections, clean_environment, wait_until  # noqa: E402
@@ -60,11 +60,7 @@ def main() -> int:
 
             env = lkjwt.service_environment(livekit_url="ws://127.0.0.1:7880", full_access="nobody.test",
                                             ca_file=Path(cert), LIVEKIT_LOG_LEVEL="info")
-            socket_path = directory / "fcgi.sock"
-            script_env = {**env, "LKJWT_SOCKET": str(socket_path), "LKJWT_BINARY": str(lkjwt.BINARY),
-                          "LKJWT_ENV_FILE": "", "LKJWT_USER": ""}
-            service = lkjwt.Service(Process("lkjwt-fcgi", namespace.prefix() + [str(lkjwt.SPAWN_FCGI_SCRIPT)],
-                                            script_env, directory), f"unix:{socket_path}").wait_until_started()
+            service = lkjwt.start_under_spawn_fcgi(env, directory, prefix=namespace.prefix())
             running.append(service)
             nginx_directory = directory / "nginx"
             nginx_directory.mkdir()
@@ -105,14 +101,8 @@ def main() -> int:
          well_known_fetches == 1),
         ("SRV lookups for matrix.hs.test", f"{srv_lookups}", "1", srv_lookups == 1),
     ]
-    print(f"\nDiscovery cost: nginx → lkjwt-fcgi → fake homeservers, dnsmasq, one network namespace, "
-          f"wrk {arguments.seconds} s per run")
-    print_table(rows)
-    failures = sum(result.failures for result in results.values())
-    if failures:
-        print(f"\n{failures} requests failed: the figures above are not valid")
-        return 1
-    return 0
+    return report(f"\nDiscovery cost: nginx → lkjwt-fcgi → fake homeservers, dnsmasq, one network namespace, "
+                  f"wrk {arguments.seconds} s per run", rows, sum(result.failures for result in results.values()))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ pinned to CPU 1. Attacked and unattacked runs alternate in rounds; each round pr
 
 import argparse
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import http_client  # noqa: E402
 import matrix_client  # noqa: E402
 import service as lkjwt  # noqa: E402
-from bench import post_script, print_table, wrk  # noqa: E402
+from bench import load_average_row, post_script, report, wrk  # noqa: E402
 from pinning import LOAD_CPU, SERVICE_CPU, on_cpu, pin, pin_this_process, require_two_cpus  # noqa: E402
 from fakes.homeserver import FakeHomeserver  # noqa: E402
 from fakes.sfu import FakeSFU  # noqa: E402
@@ -167,18 +166,14 @@ def main() -> int:
     ratios = sorted(attacked.requests_per_second / quiet.requests_per_second for quiet, attacked in rounds)
     middle = ratios[len(ratios) // 2]
     rows.append(("median throughput ratio", f"{middle:.2f}", f">= {THROUGHPUT_TARGET}", middle >= THROUGHPUT_TARGET))
-    rows.append(("load average at the end", " ".join(f"{value:.1f}" for value in os.getloadavg()), "", None))
+    rows.append(load_average_row())
     statuses = ", ".join(f"{status}: {count}" for status, count in sorted(attack_answers.items()))
     rows.append(("attacking requests answered", statuses, "", None))
     rows.append(("slowest attacking request", f"{slowest_attack:.2f} s", "<= 10.5 s", slowest_attack <= 10.5))
     rows.append(("connections the silent servers accepted", f"{connections}", "", None))
-    print(f"\nPOST /get_token of a known homeserver, wrk c={LOAD_CONNECTIONS} {arguments.seconds} s per run; "
-          f"service + nginx on CPU {SERVICE_CPU}, load + attacker on CPU {LOAD_CPU}; {lkjwt.THREADS} threads")
-    print_table(rows)
-    if failures:
-        print(f"\n{failures} legitimate requests failed (non-2xx or socket errors): the figures above are not valid")
-        return 1
-    return 0
+    return report(f"\nPOST /get_token of a known homeserver, wrk c={LOAD_CONNECTIONS} {arguments.seconds} s per run; "
+                  f"service + nginx on CPU {SERVICE_CPU}, load + attacker on CPU {LOAD_CPU}; {lkjwt.THREADS} threads",
+                  rows, failures, failed="legitimate requests")
 
 
 if __name__ == "__main__":

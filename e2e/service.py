@@ -72,9 +72,10 @@ class Service:
 
 
 def start_under_spawn_fcgi(env: dict, directory: Path, name: str = "lkjwt-fcgi",
-                           threads: int = THREADS) -> Service:
+                           threads: int = THREADS, prefix: list[str] | None = None) -> Service:
     """The shipped nginx/spawn-fcgi.sh: spawn-fcgi -n binds the socket and execs the service in the
-    same process, so our child's PID is the service's."""
+    same process, so our child's PID is the service's. `prefix` runs the script under a command such
+    as `ip netns exec NAME` (the socket is a file, reachable from outside that namespace)."""
     socket_path = directory / f"{name}.sock"
     script_env = {
         **env,
@@ -84,7 +85,7 @@ def start_under_spawn_fcgi(env: dict, directory: Path, name: str = "lkjwt-fcgi",
         "LKJWT_ENV_FILE": "",  # the machine's /etc/lkjwt-fcgi must not leak into the test
         "LKJWT_USER": "",  # stay the test's user: our temporary files are private to it
     }
-    process = Process(name, [str(SPAWN_FCGI_SCRIPT)], script_env, directory)
+    process = Process(name, (prefix or []) + [str(SPAWN_FCGI_SCRIPT)], script_env, directory)
     return Service(process, f"unix:{socket_path}").wait_until_started()
 
 

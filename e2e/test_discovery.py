@@ -116,11 +116,7 @@ class World:
         # the default policy in this world).
         env = lkjwt.service_environment(livekit_url="ws://127.0.0.1:7880", full_access="nobody.test",
                                         ca_file=Path(self.good[0]), **overrides)
-        socket_path = directory / "fcgi.sock"
-        script_env = {**env, "LKJWT_SOCKET": str(socket_path), "LKJWT_BINARY": str(lkjwt.BINARY),
-                      "LKJWT_ENV_FILE": "", "LKJWT_USER": ""}
-        service = lkjwt.Service(Process(f"lkjwt-{name}", self.namespace.prefix() + [str(lkjwt.SPAWN_FCGI_SCRIPT)],
-                                        script_env, directory), f"unix:{socket_path}").wait_until_started()
+        service = lkjwt.start_under_spawn_fcgi(env, directory, f"lkjwt-{name}", prefix=self.namespace.prefix())
         self.started.append(service)
         port = NGINX_PORT + len(self.started)
         (directory / "fastcgi_params").symlink_to("/etc/nginx/fastcgi_params")

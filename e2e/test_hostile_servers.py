@@ -13,6 +13,7 @@ import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
@@ -22,7 +23,6 @@ import matrix_client
 import service as lkjwt
 from fakes.silent import SRV, SilentNameserver, SilentTCPServers
 from netns import NamespaceUnavailable, NetworkNamespace
-from processes import Process
 from webservers import Nginx
 
 ALLOW_LOOPBACK = {"LIVEKIT_IP_RANGE_ALLOWLIST": "127.0.0.0/8"}
@@ -56,6 +56,37 @@ def is_matrix_error(response: http_client.Response) -> bool:
     return isinstance(document, dict) and isinstance(document.get("errcode"), str) and isinstance(document.get("error"), str)
 
 
+@contextmanager
+def flood(ask, targets):
+    """One thread per target asking `ask(target)` again and again until the block ends (then they are
+    joined); yields the list of answers, (target, response, seconds), to read after the block. A
+    request not answered with the 401 of a verification that ran its course was refused at once: it
+    asks again after 0.2 s, so that one stays in flight per target without making this Python
+    process the bottleneck the measured requests wait for."""
+    stop = threading.Event()
+    answers = []
+    lock = threading.Lock()
+
+    def keep_asking(target):
+        while not stop.is_set():
+            response, seconds = timed(lambda: ask(target))
+            with lock:
+                answers.append((target, response, seconds))
+            if response.status != 401:
+                stop.wait(0.2)
+
+    threads = [threading.Thread(target=keep_asking, args=(target,), daemon=True) for target in targets]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.0)
+        yield answers
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=2 * BUDGET)
+
+
 def test_64_silent_servers_leave_a_known_homeserver_its_threads(start_stack, peers):
     """§13.3: one worker process on default settings (16 threads); 64 requests always in flight,
     each naming its own server that accepts TCP and never answers. A homeserver that answered
@@ -72,35 +103,18 @@ def test_64_silent_servers_leave_a_known_homeserver_its_threads(start_stack, pee
         baseline = [timed(token) for _ in range(30)]
         assert all(response.status == 200 for response, _ in baseline), baseline[0][0].body
 
-        stop = threading.Event()
-        answers = []  # (address, status, is a Matrix error, seconds)
-        lock = threading.Lock()
-
-        def attacker(address: str):
-            while not stop.is_set():
-                response, seconds = timed(lambda: frontend.post_json("/get_token", token_body_for(address), timeout=60))
-                with lock:
-                    answers.append((address, response.status, is_matrix_error(response), seconds))
-                if response.status != 401:
-                    # Refused at once: ask again soon, so that 64 stay in flight, without making
-                    # this Python process the bottleneck the healthy requests wait for.
-                    time.sleep(0.2)
-
-        attackers = [threading.Thread(target=attacker, args=(address,), daemon=True) for address in SILENT_ADDRESSES]
-        for thread in attackers:
-            thread.start()
-        time.sleep(1.0)
         healthy, health_checks = [], []
-        until = time.monotonic() + 2 * BUDGET
-        while time.monotonic() < until:
-            healthy.append(timed(token))
-            health_checks.append(timed(lambda: frontend.request("GET", "/healthz")))
-            time.sleep(0.05)
-        stop.set()
-        for thread in attackers:
-            thread.join(timeout=2 * BUDGET)
+        with flood(lambda address: frontend.post_json("/get_token", token_body_for(address), timeout=60),
+                   SILENT_ADDRESSES) as attacks:
+            until = time.monotonic() + 2 * BUDGET
+            while time.monotonic() < until:
+                healthy.append(timed(token))
+                health_checks.append(timed(lambda: frontend.request("GET", "/healthz")))
+                time.sleep(0.05)
     finally:
         silent.stop()
+    # (address, status, is a Matrix error, seconds)
+    answers = [(address, response.status, is_matrix_error(response), seconds) for address, response, seconds in attacks]
 
     slowest_baseline = max(seconds for _, seconds in baseline)
     assert [response.status for response, _ in healthy] == [200] * len(healthy), [r.body for r, _ in healthy if r.status != 200][:3]
@@ -136,30 +150,14 @@ def test_a_known_homeserver_that_stalls_takes_only_its_share(start_stack, peers)
     assert all(response.status == 200 for response, _ in baseline)
     stalled = [matrix_client.register(peers.full, f"stall{index}x{secrets.token_hex(3)}", delay=2 * BUDGET)
                for index in range(64)]
-    stop = threading.Event()
-    answers = []
-    lock = threading.Lock()
-
-    def staller(account):
-        while not stop.is_set():
-            response, seconds = timed(lambda: frontend.post_json("/get_token", matrix_client.get_token_body(account), timeout=60))
-            with lock:
-                answers.append((response.status, is_matrix_error(response), seconds))
-            if response.status != 401:
-                stop.wait(0.2)
-
-    threads = [threading.Thread(target=staller, args=(account,), daemon=True) for account in stalled]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)
     healthy = []
-    until = time.monotonic() + 1.5 * BUDGET
-    while time.monotonic() < until:
-        healthy.append(timed(token))
-        time.sleep(0.05)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=2 * BUDGET)
+    with flood(lambda account: frontend.post_json("/get_token", matrix_client.get_token_body(account), timeout=60),
+               stalled) as stalls:
+        until = time.monotonic() + 1.5 * BUDGET
+        while time.monotonic() < until:
+            healthy.append(timed(token))
+            time.sleep(0.05)
+    answers = [(response.status, is_matrix_error(response), seconds) for _, response, seconds in stalls]
 
     assert [response.status for response, _ in healthy] == [200] * len(healthy)
     assert max(seconds for _, seconds in healthy) <= max(seconds for _, seconds in baseline) + 1.0
@@ -260,11 +258,7 @@ def dead_dns(tmp_path):
         started.append(nameserver)
         env = lkjwt.service_environment(livekit_url="ws://127.0.0.1:7880", full_access="nobody.test", ca_file=None,
                                         **ALLOW_LOOPBACK)
-        socket_path = tmp_path / "fcgi.sock"
-        script_env = {**env, "LKJWT_SOCKET": str(socket_path), "LKJWT_BINARY": str(lkjwt.BINARY),
-                      "LKJWT_ENV_FILE": "", "LKJWT_USER": ""}
-        service = lkjwt.Service(Process("lkjwt-deaddns", namespace.prefix() + [str(lkjwt.SPAWN_FCGI_SCRIPT)],
-                                        script_env, tmp_path), f"unix:{socket_path}").wait_until_started()
+        service = lkjwt.start_under_spawn_fcgi(env, tmp_path, "lkjwt-deaddns", prefix=namespace.prefix())
         started.append(service)
         # nginx outside the namespace: the unix socket is a file, reachable from any namespace.
         nginx = Nginx(tmp_path, service.upstream)

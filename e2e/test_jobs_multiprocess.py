@@ -75,6 +75,11 @@ def cgi_delegation(scenario: Scenario, env: dict, member, timeout_ms: int):
     return delegation, answer
 
 
+def assert_no_errors(stack: JobsStack) -> None:
+    errors = [line for line in stack.stderr().splitlines() if "level=error" in line]
+    assert not errors, errors[:5]
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -228,7 +233,7 @@ def test_every_delayed_event_is_sent_exactly_once_across_four_workers(store, mak
     assert all(pid_alive(pid) for pid in survivors)
     assert owners <= set(pool.initial_pids) | set(pool.worker_pids()), owners
     assert len(owners & set(pool.initial_pids)) >= 2, f"the work was not shared: claim owners {owners}"
-    assert "level=error" not in stack.stderr(), [l for l in stack.stderr().splitlines() if "level=error" in l][:5]
+    assert_no_errors(stack)
 
 
 def assert_no_restart_after(restarts, moment: float, what: str):
@@ -399,6 +404,26 @@ def kill_claim_holder(store, delegation, activity: str, pool: WorkerPool) -> int
     return holder
 
 
+def restart_at_the_homeserver(scenario: Scenario, cs_api, label: str, answer_after: float):
+    """A connected member with a 3 000 ms delegation whose first restart the homeserver has taken:
+    it restarts the event on arrival and answers `answer_after` seconds later, so that the restart's
+    claim is still held. Returns the delegation and that restart call."""
+    member = scenario.member("get_token")
+    delay_id = scenario.delay_id(label)
+    cs_api.script(delay_id, "restart", slow(OK, answer_after), OK)
+    delegation = scenario.delegate(member, 3000, delay_id)
+    scenario.join(member)
+    [taken] = cs_api.wait_for_calls(delay_id, "restart", 1, timeout=3)
+    return delegation, taken
+
+
+def leave_and_wait_sent(scenario: Scenario, delegation: Delegation) -> None:
+    """The member leaves: its leave event is sent and its job is gone."""
+    scenario.leave(delegation.member)
+    scenario.wait_sent(delegation, timeout=3)
+    scenario.wait_job_gone(delegation.member)
+
+
 def wait_respawned(pool: WorkerPool, killed: int) -> None:
     wait_until(lambda: killed not in pool.worker_pids() and len(pool.worker_pids()) == pool.workers,
                "multiwatch respawning the killed worker", timeout=15)
@@ -416,13 +441,8 @@ def test_a_worker_killed_during_a_restart_does_not_hold_the_next_one_back(store,
     scenario = scenario_for(stack)
     gaps_seen = []
     for attempt in range(REPEAT):
-        member = scenario.member("get_token")
-        delay_id = scenario.delay_id(f"r{attempt}")
-        # The homeserver restarts the event on arrival and answers 400 ms later.
-        cs_api.script(delay_id, "restart", slow(OK, 0.4), OK)
-        delegation = scenario.delegate(member, 3000, delay_id)
-        scenario.join(member)
-        [taken] = cs_api.wait_for_calls(delay_id, "restart", 1, timeout=3)
+        delegation, taken = restart_at_the_homeserver(scenario, cs_api, f"r{attempt}", answer_after=0.4)
+        delay_id = delegation.delay_id
         killed = kill_claim_holder(store, delegation, "Restart", stack.pool)
         killed_at = time.monotonic()
         nxt = cs_api.wait_for_calls(delay_id, "restart", 2, timeout=3.5)[1]
@@ -430,12 +450,10 @@ def test_a_worker_killed_during_a_restart_does_not_hold_the_next_one_back(store,
         assert nxt.arrived - taken.arrived < 3.0, f"attempt {attempt}: next restart {gaps_seen[-1]} s after the previous"
         assert nxt.arrived - killed_at <= TAKEOVER_SECONDS + LATE, f"attempt {attempt}: taken over after {nxt.arrived - killed_at:.3f} s"
         wait_respawned(stack.pool, killed)
-        scenario.leave(member)
-        scenario.wait_sent(delegation, timeout=3)
-        scenario.wait_job_gone(member)
+        leave_and_wait_sent(scenario, delegation)
         assert len(cs_api.accepted_sends(delay_id)) == 1
     print(f"{store.kind}, {workers} worker(s): restart gaps across the kill {gaps_seen}")
-    assert "level=error" not in stack.stderr(), [l for l in stack.stderr().splitlines() if "level=error" in l][:5]
+    assert_no_errors(stack)
 
 
 def test_a_worker_killed_right_after_a_restart_is_replaced_in_time(store, make_stack, scenario_for, cs_api):
@@ -459,9 +477,7 @@ def test_a_worker_killed_right_after_a_restart_is_replaced_in_time(store, make_s
         gaps_seen.append(round(nxt.arrived - restart.arrived, 3))
         assert nxt.arrived - restart.arrived < 3.0, f"attempt {attempt}: next restart {gaps_seen[-1]} s after the previous"
         wait_respawned(stack.pool, worker)
-        scenario.leave(member)
-        scenario.wait_sent(delegation, timeout=3)
-        scenario.wait_job_gone(member)
+        leave_and_wait_sent(scenario, delegation)
     print(f"{store.kind}: restart gaps across the kill {gaps_seen}")
 
 
@@ -530,13 +546,9 @@ def test_a_worker_back_from_a_pause_has_its_late_result_discarded(store, make_st
     stack = make_stack(store, workers=4)
     scenario = scenario_for(stack)
     for attempt in range(REPEAT):
-        member = scenario.member("get_token")
-        delay_id = scenario.delay_id(f"p{attempt}")
-        cs_api.script(delay_id, "restart", slow(OK, 0.3), OK)
-        delegation = scenario.delegate(member, 3000, delay_id)
-        scenario.join(member)
-        [taken] = cs_api.wait_for_calls(delay_id, "restart", 1, timeout=3)
-        record = scenario.job(member)
+        delegation, taken = restart_at_the_homeserver(scenario, cs_api, f"p{attempt}", answer_after=0.3)
+        delay_id = delegation.delay_id
+        record = scenario.job(delegation.member)
         frozen = owner_pid(record["Engine"]["Restart"]["Claim"]["Owner"])
         os.kill(frozen, signal.SIGSTOP)
         try:
@@ -549,9 +561,7 @@ def test_a_worker_back_from_a_pause_has_its_late_result_discarded(store, make_st
         for earlier, later in zip(restarts[1:], restarts[2:]):
             assert 0.8 * 3 - EARLY <= later.arrived - earlier.arrived <= 0.8 * 3 + LATE, gaps(restarts)
         assert pid_alive(frozen) and frozen in stack.pool.worker_pids()
-        scenario.leave(member)
-        scenario.wait_sent(delegation, timeout=3)
-        scenario.wait_job_gone(member)
+        leave_and_wait_sent(scenario, delegation)
         sleep_until(time.monotonic() + 0.5)
         assert len(cs_api.sends(delay_id)) == 1
-    assert "level=error" not in stack.stderr(), [l for l in stack.stderr().splitlines() if "level=error" in l][:5]
+    assert_no_errors(stack)

@@ -27,18 +27,25 @@ struct BoundedTimeTests {
         ServerResolver(http: ScriptedHTTPClient(wellKnown), srv: srv, clock: clock, random: FixedRandomSource(byte: 0))
     }
 
-    @Test func aWaiterGivesUpAtItsOwnDeadline() {
-        let cache = ExpiringCache<Int>(clock: MovableClock())
+    /// Computes "k" on another thread, finishing with `result` once `release` is signalled; returns
+    /// when that computation is in flight.
+    static func computationInFlight(_ cache: ExpiringCache<Int>, _ result: (Int, Duration?), until release: LKJWTLogic.Semaphore) -> Thread {
         let computing = Semaphore()
-        let release = Semaphore()
-        let first = Thread {
+        let thread = Thread {
             _ = cache.value(for: "k", deadline: Deadline(after: .seconds(30))) {
                 computing.signal()
-                release.wait(timeout: .milliseconds(30_000))
-                return (1, .seconds(60))
+                release.wait(timeout: .seconds(30))
+                return result
             }
         }
-        computing.wait(timeout: .milliseconds(5_000))
+        computing.wait(timeout: .seconds(5))
+        return thread
+    }
+
+    @Test func aWaiterGivesUpAtItsOwnDeadline() {
+        let cache = ExpiringCache<Int>(clock: MovableClock())
+        let release = Semaphore()
+        let first = Self.computationInFlight(cache, (1, .seconds(60)), until: release)
         let start = ContinuousClock.now
         let waited = cache.value(for: "k", deadline: Deadline(after: .milliseconds(200))) { (2, nil) }
         let elapsed = start.duration(to: .now)
@@ -52,19 +59,11 @@ struct BoundedTimeTests {
     @Test func aWaiterGetsTheResultThatArrivesBeforeItsDeadline() {
         let clock = MovableClock()
         let cache = ExpiringCache<Int>(clock: clock)
-        let computing = Semaphore()
         let waiterArrived = Semaphore()
-        let first = Thread {
-            _ = cache.value(for: "k", deadline: Deadline(after: .seconds(30))) {
-                computing.signal()
-                // The waiter reads the clock under the cache's lock just before it finds this
-                // computation in flight; finishing needs that lock, so it lands after the waiter joined.
-                waiterArrived.wait(timeout: .seconds(30))
-                // Not kept: only the waiter's share of this very computation is tested.
-                return (7, nil)
-            }
-        }
-        computing.wait(timeout: .milliseconds(5_000))
+        // Not kept: only the waiter's share of this very computation is tested.
+        let first = Self.computationInFlight(cache, (7, nil), until: waiterArrived)
+        // The waiter reads the clock under the cache's lock just before it finds the computation in
+        // flight; finishing needs that lock, so it lands after the waiter joined.
         clock.signalNextRead(waiterArrived)
         #expect(cache.value(for: "k", deadline: Deadline(after: .seconds(10))) { (8, nil) } == 7)
         first.join()

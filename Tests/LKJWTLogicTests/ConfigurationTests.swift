@@ -1,31 +1,19 @@
 import FoundationEssentials
 import Logging
+import LKJWTTestSupport
 import Testing
 @testable import LKJWTLogic
-
-/// Stands in for the OS error a real file read throws; its description is what gets printed.
-private struct FakeOSError: Error, CustomStringConvertible {
-    let description: String
-}
 
 private let minimal = ["LIVEKIT_URL": "wss://sfu.example.com", "LIVEKIT_KEY": "devkey", "LIVEKIT_SECRET": "devsecret"]
 
 private func parse(
     _ environment: [String: String], files: [String: String] = [:]
 ) throws(ConfigurationError) -> (configuration: Configuration, notices: [ConfigurationNotice]) {
-    try Configuration.parse(environment: environment) { path in
-        guard let content = files[path] else { throw FakeOSError(description: "open \(path): no such file or directory") }
-        return content
-    }
+    try Configuration.parse(environment: environment, files: files)
 }
 
 private func parseError(_ environment: [String: String], files: [String: String] = [:]) -> String? {
-    do {
-        _ = try parse(environment, files: files)
-        return nil
-    } catch {
-        return error.message
-    }
+    Configuration.parseError(environment: environment, files: files)
 }
 
 private func merged(_ extra: [String: String]) -> [String: String] {

@@ -16,6 +16,19 @@ struct IsolationTests {
 
     static let deadline = Deadline(after: .seconds(10))
 
+    /// Answers `server`'s request in flight from another thread once the next admission is deciding
+    /// (it reads the clock first), so that admission finds the request still open and has to wait.
+    static func finishWhileDeciding(
+        _ admission: DestinationAdmission, clock: ManualMonotonicClock, _ server: String, decision: DestinationAdmission.Decision
+    ) -> Thread {
+        let deciding = Semaphore()
+        clock.signalNextRead(deciding)
+        return Thread {
+            deciding.wait(timeout: .seconds(30))
+            admission.finish(server, decision: decision, answered: true)
+        }
+    }
+
     @Test func defaultLimitsKeepAReserveForKnownServers() {
         #expect(DestinationAdmission.Limits(threads: 16).unknownTotal == 8)
         #expect(DestinationAdmission.Limits(threads: 16).perDestination == 8)
@@ -58,13 +71,7 @@ struct IsolationTests {
     @Test func aBurstForANewServerWaitsForItsFirstAnswerInsteadOfBeingRefused() {
         let (admission, clock) = Self.admission(total: 1, grace: .seconds(5))
         #expect(admission.admit("new.example", deadline: Self.deadline) == .admitted)
-        // The answer comes once the burst's request is deciding (it reads the clock first).
-        let deciding = Semaphore()
-        clock.signalNextRead(deciding)
-        let answered = Thread {
-            deciding.wait(timeout: .seconds(30))
-            admission.finish("new.example", decision: .admitted, answered: true)
-        }
+        let answered = Self.finishWhileDeciding(admission, clock: clock, "new.example", decision: .admitted)
         let started = ContinuousClock.now
         #expect(admission.admit("new.example", deadline: Self.deadline) == .known)
         #expect(started.duration(to: .now) < .seconds(3))
@@ -124,12 +131,7 @@ struct IsolationTests {
         let (admission, clock) = Self.admission(total: 4, perDestination: 1, grace: .seconds(5))
         admission.finish("busy.example", decision: .known, answered: true)
         #expect(admission.admit("busy.example", deadline: Self.deadline) == .known)
-        let deciding = Semaphore()
-        clock.signalNextRead(deciding)
-        let done = Thread {
-            deciding.wait(timeout: .seconds(30))
-            admission.finish("busy.example", decision: .known, answered: true)
-        }
+        let done = Self.finishWhileDeciding(admission, clock: clock, "busy.example", decision: .known)
         #expect(admission.admit("busy.example", deadline: Self.deadline) == .known)
         done.join()
     }

@@ -69,6 +69,17 @@ struct MembershipMonitorTests {
             monitor.apply(WebhookEvent(event: event, room: alias, participantIdentity: "lk-\(user)"))
         }
 
+        /// A user given a token who then joined the call: the state most tests start from.
+        func connect(_ user: String, alias: String = "alias") {
+            track(user, alias: alias)
+            webhook("participant_joined", user, alias: alias)
+        }
+
+        /// What the homeserver answers from now on about the room every test uses.
+        func answerMembers(_ answer: JoinedMembersAnswer) {
+            homeserver.members.withLock { $0["!room:example.org"] = answer }
+        }
+
         /// Twirp calls other than presence look-ups, as "Method alias identity".
         var removals: [String] {
             http.requests.filter { !$0.url.hasSuffix("/GetParticipant") }.map { request in
@@ -87,11 +98,9 @@ struct MembershipMonitorTests {
 
     @Test func connectedNonMemberIsRemovedOnceAndStaysTracked() throws {
         let world = World()
-        world.track(Self.alice)
-        world.track(Self.bob)
-        world.webhook("participant_joined", Self.alice)
-        world.webhook("participant_joined", Self.bob)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([Self.bob]) }
+        world.connect(Self.alice)
+        world.connect(Self.bob)
+        world.answerMembers(.members([Self.bob]))
         let report = world.monitor.sweep()
         #expect(report.removed == 1 && report.failed == 0)
         #expect(world.removals == ["RemoveParticipant aliaslk-@alice:example.org"])
@@ -104,9 +113,8 @@ struct MembershipMonitorTests {
 
     @Test func removalUsesARoomAdminGrantForThatRoom() throws {
         let world = World()
-        world.track(Self.alice)
-        world.webhook("participant_joined", Self.alice)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([]) }
+        world.connect(Self.alice)
+        world.answerMembers(.members([]))
         world.monitor.sweep()
         let request = try #require(world.http.requests.first { $0.url.hasSuffix("/twirp/livekit.RoomService/RemoveParticipant") })
         let token = try #require(request.headers["authorization"]?.dropFirst("Bearer ".count))
@@ -118,14 +126,13 @@ struct MembershipMonitorTests {
 
     @Test func failedRemovalIsRetriedByTheNextSweepEvenWhileTheHomeserverIsDown() throws {
         let world = World()
-        world.track(Self.alice)
-        world.webhook("participant_joined", Self.alice)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([]) }
+        world.connect(Self.alice)
+        world.answerMembers(.members([]))
         world.sfu.fails.withLock { $0 = true }
         #expect(world.monitor.sweep().failed == 1)
         #expect(try world.participant(Self.alice)?.pendingRemoval == .participant)
         world.sfu.fails.withLock { $0 = false }
-        world.homeserver.members.withLock { $0["!room:example.org"] = .failed("HTTP 502") }
+        world.answerMembers(.failed("HTTP 502"))
         #expect(world.monitor.sweep().removed == 1)
         #expect(world.removals.count == 2)
         #expect(try world.participant(Self.alice)?.pendingRemoval == nil)
@@ -137,18 +144,16 @@ struct MembershipMonitorTests {
         let monitor = World.monitor(store: world.store, homeserver: world.homeserver, clock: world.clock, http: http, owner: "x")
         monitor.track(matrixRoomID: "!room:example.org", matrixUserID: Self.alice, liveKitRoom: "alias", liveKitIdentity: "lk-a")
         monitor.apply(WebhookEvent(event: "participant_joined", room: "alias", participantIdentity: "lk-a"))
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([]) }
+        world.answerMembers(.members([]))
         #expect(monitor.sweep().removed == 1)
         #expect(try world.store.updateParticipant(JobKey(room: "alias", identity: "lk-a")) { $0?.pendingRemoval } == nil)
     }
 
     @Test func serverLeftDeletesTheRoomOnce() throws {
         let world = World()
-        world.track(Self.alice)
-        world.track(Self.bob)
-        world.webhook("participant_joined", Self.alice)
-        world.webhook("participant_joined", Self.bob)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .forbidden }
+        world.connect(Self.alice)
+        world.connect(Self.bob)
+        world.answerMembers(.forbidden)
         world.homeserver.ownServer.withLock { $0 = .notJoined }
         let report = world.monitor.sweep()
         #expect(report.roomsDeleted == 1 && report.removed == 2)
@@ -159,11 +164,10 @@ struct MembershipMonitorTests {
 
     @Test func homeserverDownRemovesNobody() throws {
         let world = World()
-        world.track(Self.alice)
-        world.webhook("participant_joined", Self.alice)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .failed("connect to hs: Connection refused") }
+        world.connect(Self.alice)
+        world.answerMembers(.failed("connect to hs: Connection refused"))
         #expect(world.monitor.sweep().removed == 0)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .forbidden }
+        world.answerMembers(.forbidden)
         world.homeserver.ownServer.withLock { $0 = .joined }
         #expect(world.monitor.sweep().removed == 0)
         #expect(world.removals.isEmpty)
@@ -175,7 +179,7 @@ struct MembershipMonitorTests {
         world.track(Self.alice)
         world.track(Self.bob)
         world.sfu.present.withLock { $0 = ["lk-\(Self.alice)"] }
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([]) }
+        world.answerMembers(.members([]))
         world.monitor.sweep()
         // Found present in this sweep and removed in the same sweep; bob never joined the call.
         #expect(world.removals == ["RemoveParticipant aliaslk-@alice:example.org"])
@@ -184,13 +188,12 @@ struct MembershipMonitorTests {
 
     @Test func removedMembersDelayedLeaveJobIsDroppedWithoutSending() throws {
         let world = World()
-        world.track(Self.alice)
-        world.webhook("participant_joined", Self.alice)
+        world.connect(Self.alice)
         let job = DelayedLeaveJob(
             key: JobKey(room: "alias", identity: "lk-\(Self.alice)"), jobID: "JOB", serverName: "example.org", delayID: "syd", delayTimeout: 8000,
             restartedAt: 0)
         #expect(try world.store.create(job, quota: .unlimited) == .created)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([]) }
+        world.answerMembers(.members([]))
         world.monitor.sweep()
         #expect(try world.store.allRecords().isEmpty)
         #expect(!world.http.requests.contains { $0.url.hasSuffix("/send") })
@@ -200,7 +203,7 @@ struct MembershipMonitorTests {
     @Test func joiningTheSFUIsCheckedAtOnce() throws {
         let world = World()
         world.track(Self.alice)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([]) }
+        world.answerMembers(.members([]))
         world.webhook("participant_joined", Self.alice)
         world.monitor.checkJoined([JobKey(room: "alias", identity: "lk-\(Self.alice)")])
         #expect(world.removals.count == 1)
@@ -209,7 +212,7 @@ struct MembershipMonitorTests {
         world.monitor.checkJoined([JobKey(room: "alias", identity: "lk-\(Self.alice)")])
         #expect(world.removals.count == 2)
         // A member is not touched.
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([Self.alice]) }
+        world.answerMembers(.members([Self.alice]))
         world.webhook("participant_joined", Self.alice)
         world.monitor.checkJoined([JobKey(room: "alias", identity: "lk-\(Self.alice)")])
         #expect(world.removals.count == 2)
@@ -219,15 +222,14 @@ struct MembershipMonitorTests {
         let world = World()
         world.webhook("participant_joined", Self.alice)
         #expect(try world.store.trackedParticipants().isEmpty)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([]) }
+        world.answerMembers(.members([]))
         world.monitor.checkJoined([JobKey(room: "alias", identity: "lk-\(Self.alice)")])
         #expect(world.removals.isEmpty && world.homeserver.asked.withLock { $0 }.isEmpty)
     }
 
     @Test func participantsStayUntilTheirTokenExpired() throws {
         let world = World()
-        world.track(Self.alice)
-        world.webhook("participant_joined", Self.alice)
+        world.connect(Self.alice)
         world.webhook("participant_left", Self.alice)
         #expect(try world.participant(Self.alice) != nil)
         world.clock.advance(seconds: 3_599)
@@ -237,10 +239,9 @@ struct MembershipMonitorTests {
         #expect(world.monitor.sweep().forgotten == 1)
         #expect(try world.participant(Self.alice) == nil)
         // A connected one stays past expiry until it leaves.
-        world.track(Self.bob)
-        world.webhook("participant_joined", Self.bob)
+        world.connect(Self.bob)
         world.clock.advance(seconds: 4_000)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([Self.bob]) }
+        world.answerMembers(.members([Self.bob]))
         world.monitor.sweep()
         #expect(try world.participant(Self.bob) != nil)
         world.webhook("participant_left", Self.bob)
@@ -249,10 +250,8 @@ struct MembershipMonitorTests {
 
     @Test func roomFinishedMarksEveryoneInTheRoomGone() throws {
         let world = World()
-        world.track(Self.alice)
-        world.track(Self.bob, alias: "other")
-        world.webhook("participant_joined", Self.alice)
-        world.webhook("participant_joined", Self.bob, alias: "other")
+        world.connect(Self.alice)
+        world.connect(Self.bob, alias: "other")
         world.monitor.apply(WebhookEvent(event: "room_finished", room: "alias", participantIdentity: ""))
         #expect(try world.participant(Self.alice)?.connected == false)
         #expect(try world.participant(Self.bob, alias: "other")?.connected == true)
@@ -261,8 +260,7 @@ struct MembershipMonitorTests {
     /// A new token means the endpoint just saw a member: a removal still owed is void.
     @Test func newTokenKeepsConnectedAndClearsAPendingRemoval() throws {
         let world = World()
-        world.track(Self.alice)
-        world.webhook("participant_joined", Self.alice)
+        world.connect(Self.alice)
         try world.store.updateParticipant(JobKey(room: "alias", identity: "lk-\(Self.alice)")) { $0?.pendingRemoval = .participant }
         world.clock.advance(seconds: 10)
         world.track(Self.alice)
@@ -274,9 +272,8 @@ struct MembershipMonitorTests {
     @Test func oneSweepPerIntervalAcrossProcesses() throws {
         let world = World()
         let other = World.monitor(store: world.store, homeserver: world.homeserver, clock: world.clock, http: world.http, owner: "owner-b")
-        world.track(Self.alice)
-        world.webhook("participant_joined", Self.alice)
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([Self.alice]) }
+        world.connect(Self.alice)
+        world.answerMembers(.members([Self.alice]))
         for _ in 0..<10 {
             _ = world.monitor.sweepIfDue()
             _ = other.sweepIfDue()
@@ -306,14 +303,13 @@ struct MembershipMonitorTests {
     /// "another process") and the clock stands still, so only that check can remove the user.
     @Test func theThreadChecksJoinedParticipants() throws {
         let world = World()
-        world.homeserver.members.withLock { $0["!room:example.org"] = .members([]) }
+        world.answerMembers(.members([]))
         let now = world.clock.now().unixMilliseconds
         #expect(try world.store.claimMembershipSweep(owner: "elsewhere", now: now, interval: 2_000, lease: 1, goneOwners: []) == .claimed)
         try world.store.releaseMembershipSweep(owner: "elsewhere")
         world.monitor.start()
         defer { world.monitor.stop() }
-        world.track(Self.alice)
-        world.webhook("participant_joined", Self.alice)
+        world.connect(Self.alice)
         let deadline = Deadline(after: .seconds(5))
         while world.removals.isEmpty, !deadline.hasPassed {
             SystemCall.sleep(for: .milliseconds(10))

@@ -6,7 +6,7 @@ import Testing
 struct TrackedParticipantStoreTests {
     @Test func inMemory() throws {
         let store = InMemoryJobStore()
-        try TrackedParticipantStoreConformance(store: store, secondConnection: store).runAll()
+        try JobStoreConformance(store: store, secondConnection: store).runTrackedParticipantChecks()
     }
 
     /// A record that cannot be read is neither listed nor deleted by a nil; a new token replaces it.
@@ -17,7 +17,7 @@ struct TrackedParticipantStoreTests {
         store.storeRawParticipant(key, record)
         #expect(try store.trackedParticipants().isEmpty)
         #expect(try store.updateParticipant(key) { $0 } == nil)
-        let fresh = TrackedParticipantStoreConformance.participant("i")
+        let fresh = JobStoreConformance.participant("i")
         try store.updateParticipant(key) { $0 = fresh }
         #expect(try store.trackedParticipants() == [fresh])
     }

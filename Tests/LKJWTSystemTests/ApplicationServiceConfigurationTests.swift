@@ -6,10 +6,6 @@ import Testing
 /// AS-MODE.md B1: the application-service variables, the registration file, the metadata switch,
 /// and the registration `lkjwt-fcgi registration` prints.
 struct ApplicationServiceConfigurationTests {
-    private struct FakeOSError: Error, CustomStringConvertible {
-        let description: String
-    }
-
     static let base = ["LIVEKIT_URL": "wss://sfu.example.com", "LIVEKIT_KEY": "devkey", "LIVEKIT_SECRET": "devsecret"]
     static let partlySet =
         "The app service token(s) (LIVEKIT_AS_TOKEN/LIVEKIT_HS_TOKEN or LIVEKIT_AS_REGISTRATION_FILE) and LIVEKIT_HS_SERVER_NAME must either all be set or all be left empty"
@@ -17,22 +13,11 @@ struct ApplicationServiceConfigurationTests {
     static func parse(
         _ extra: [String: String], files: [String: String] = [:]
     ) throws(ConfigurationError) -> (configuration: Configuration, notices: [ConfigurationNotice]) {
-        try Configuration.parse(
-            environment: base.merging(extra) { $1 },
-            readFile: { path in
-                guard let content = files[path] else { throw FakeOSError(description: "open \(path): no such file or directory") }
-                return content
-            },
-            readRegistration: YAMLRegistrationReader.tokens(fromYAML:))
+        try Configuration.parse(environment: base.merging(extra) { $1 }, files: files, readRegistration: YAMLRegistrationReader.tokens(fromYAML:))
     }
 
     static func parseError(_ extra: [String: String], files: [String: String] = [:]) -> String? {
-        do {
-            _ = try parse(extra, files: files)
-            return nil
-        } catch {
-            return error.message
-        }
+        Configuration.parseError(environment: base.merging(extra) { $1 }, files: files, readRegistration: YAMLRegistrationReader.tokens(fromYAML:))
     }
 
     // MARK: Variables

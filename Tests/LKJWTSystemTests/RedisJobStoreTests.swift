@@ -172,10 +172,17 @@ struct RedisJobStoreTests {
         "RestartedAt":"2025-06-01T12:00:00.123456789+02:00"}
         """
 
-    @Test func conformsToTheStoreContract() throws {
+    /// Runs `body` against a store on a fresh server, which is stopped afterwards: most tests' set-up.
+    static func withStoreOnAFreshServer(_ body: (RedisServer, RedisJobStore) throws -> Void) throws {
         let server = try RedisServer()
         defer { server.stop() }
-        try JobStoreConformance(store: RedisJobStore(url: server.url), secondConnection: RedisJobStore(url: server.url)).runAll()
+        try body(server, RedisJobStore(url: server.url))
+    }
+
+    @Test func conformsToTheStoreContract() throws {
+        try Self.withStoreOnAFreshServer { server, store in
+            try JobStoreConformance(store: store, secondConnection: RedisJobStore(url: server.url)).runJobChecks()
+        }
     }
 
     @Test(arguments: [
@@ -282,125 +289,118 @@ struct RedisJobStoreTests {
 
     /// §8.9: field names are upstream's canonical JSON, with `/` unescaped.
     @Test func storesUnderUpstreamFieldNames() throws {
-        let server = try RedisServer()
-        defer { server.stop() }
-        let store = try RedisJobStore(url: server.url)
-        let hashed = JobKey(room: "hrQ0l3fv1RI0sCBUn3Nu59Bu/b3f7hWXbMLLfFMLNOY", identity: "vYVt8NUMTb0rAawkFqilcAtxKgY26U3Ab7R9INviNnU")
-        let job = JobStoreConformance.job(hashed.room, hashed.identity)
-        try store.update(job.key) { $0 = job }
-        #expect(
-            try server.cli(["HKEYS", "lk-jwt:jobs"])
-                == #"["hrQ0l3fv1RI0sCBUn3Nu59Bu/b3f7hWXbMLLfFMLNOY","vYVt8NUMTb0rAawkFqilcAtxKgY26U3Ab7R9INviNnU"]"#)
-        let legacy = JobStoreConformance.job("krj2dgxw2K6EOm9he4GfQJ6JsSVWfJ8a7BkyjZcSmxs", "@alice:example.com:DEVICE")
-        try store.update(legacy.key) { $0 = legacy }
-        #expect(
-            try server.cli(["HEXISTS", "lk-jwt:jobs", #"["krj2dgxw2K6EOm9he4GfQJ6JsSVWfJ8a7BkyjZcSmxs","@alice:example.com:DEVICE"]"#]) == "1")
+        try Self.withStoreOnAFreshServer { server, store in
+            let hashed = JobKey(room: "hrQ0l3fv1RI0sCBUn3Nu59Bu/b3f7hWXbMLLfFMLNOY", identity: "vYVt8NUMTb0rAawkFqilcAtxKgY26U3Ab7R9INviNnU")
+            let job = JobStoreConformance.job(hashed.room, hashed.identity)
+            try store.update(job.key) { $0 = job }
+            #expect(
+                try server.cli(["HKEYS", "lk-jwt:jobs"])
+                    == #"["hrQ0l3fv1RI0sCBUn3Nu59Bu/b3f7hWXbMLLfFMLNOY","vYVt8NUMTb0rAawkFqilcAtxKgY26U3Ab7R9INviNnU"]"#)
+            let legacy = JobStoreConformance.job("krj2dgxw2K6EOm9he4GfQJ6JsSVWfJ8a7BkyjZcSmxs", "@alice:example.com:DEVICE")
+            try store.update(legacy.key) { $0 = legacy }
+            #expect(
+                try server.cli(["HEXISTS", "lk-jwt:jobs", #"["krj2dgxw2K6EOm9he4GfQJ6JsSVWfJ8a7BkyjZcSmxs","@alice:example.com:DEVICE"]"#]) == "1")
+        }
     }
 
     @Test func keepsTheIndexesBesideTheRecord() throws {
-        let server = try RedisServer()
-        defer { server.stop() }
-        let store = try RedisJobStore(url: server.url)
-        let job = JobStoreConformance.job("room", "hashed", alternatives: ["@alice:example.org:DEVICE"], due: 4_000)
-        try store.update(job.key) { $0 = job }
-        let name = job.key.storageName
-        var stored = job
-        stored.version = 1
-        #expect(try server.cli(["HGET", "lk-jwt:jobs", name]) == stored.record())
-        #expect(try server.cli(["ZSCORE", "lk-jwt:due", name]) == "4000")
-        #expect(try server.cli(["HGET", "lk-jwt:identities", #"["room","@alice:example.org:DEVICE"]"#]) == name)
-        #expect(try server.cli(["HGET", "lk-jwt:identities", name]) == name)
+        try Self.withStoreOnAFreshServer { server, store in
+            let job = JobStoreConformance.job("room", "hashed", alternatives: ["@alice:example.org:DEVICE"], due: 4_000)
+            try store.update(job.key) { $0 = job }
+            let name = job.key.storageName
+            var stored = job
+            stored.version = 1
+            #expect(try server.cli(["HGET", "lk-jwt:jobs", name]) == stored.record())
+            #expect(try server.cli(["ZSCORE", "lk-jwt:due", name]) == "4000")
+            #expect(try server.cli(["HGET", "lk-jwt:identities", #"["room","@alice:example.org:DEVICE"]"#]) == name)
+            #expect(try server.cli(["HGET", "lk-jwt:identities", name]) == name)
 
-        try store.update(job.key) { job in
-            job?.waitingTimerDue = nil
-            job?.lookup = nil
+            try store.update(job.key) { job in
+                job?.waitingTimerDue = nil
+                job?.lookup = nil
+            }
+            #expect(try server.cli(["ZCARD", "lk-jwt:due"]) == "0")
+            try store.delete(job.key)
+            #expect(try server.cli(["EXISTS", "lk-jwt:jobs", "lk-jwt:due", "lk-jwt:identities"]) == "0")
         }
-        #expect(try server.cli(["ZCARD", "lk-jwt:due"]) == "0")
-        try store.delete(job.key)
-        #expect(try server.cli(["EXISTS", "lk-jwt:jobs", "lk-jwt:due", "lk-jwt:identities"]) == "0")
     }
 
     @Test func readsRecordsWrittenByUpstream() throws {
-        let server = try RedisServer()
-        defer { server.stop() }
-        let store = try RedisJobStore(url: server.url)
-        let key = JobKey(room: "room", identity: "upstream")
-        _ = try server.cli(["HSET", "lk-jwt:jobs", key.storageName, Self.upstreamRecord])
+        try Self.withStoreOnAFreshServer { server, store in
+            let key = JobKey(room: "room", identity: "upstream")
+            _ = try server.cli(["HSET", "lk-jwt:jobs", key.storageName, Self.upstreamRecord])
 
-        let records = try store.allRecords()
-        #expect(records.count == 1)
-        let job = try #require(try records.first?.job.get())
-        #expect(job.isForeign)
-        #expect(job.key == key)
-        #expect(job.delayTimeout == 8000)
-        #expect(job.restartedAt == 1_748_772_000_123)
-        #expect(try store.update(key) { $0?.isForeign } == true)
-        #expect(try store.key(room: "room", identity: "upstream") == key)
+            let records = try store.allRecords()
+            #expect(records.count == 1)
+            let job = try #require(try records.first?.job.get())
+            #expect(job.isForeign)
+            #expect(job.key == key)
+            #expect(job.delayTimeout == 8000)
+            #expect(job.restartedAt == 1_748_772_000_123)
+            #expect(try store.update(key) { $0?.isForeign } == true)
+            #expect(try store.key(room: "room", identity: "upstream") == key)
+        }
     }
 
     @Test func unparsableRecordsAreSkippedNotOverwritten() throws {
-        let server = try RedisServer()
-        defer { server.stop() }
-        let store = try RedisJobStore(url: server.url)
-        let key = JobKey(room: "r", identity: "i")
-        _ = try server.cli(["HSET", "lk-jwt:jobs", key.storageName, "{not json"])
-        _ = try server.cli(["ZADD", "lk-jwt:due", "5", key.storageName])
-        #expect(try store.dueKeys(now: .max, limit: 10) == [key])
-        try JobStoreConformance(store: store, secondConnection: RedisJobStore(url: server.url)).unparsableRecordIsSkippedNotOverwritten(key)
-        _ = try server.cli(["HSET", "lk-jwt:jobs", key.storageName, "{not json"])
-        try store.delete(key)
-        #expect(try server.cli(["HLEN", "lk-jwt:jobs"]) == "0")
+        try Self.withStoreOnAFreshServer { server, store in
+            let key = JobKey(room: "r", identity: "i")
+            _ = try server.cli(["HSET", "lk-jwt:jobs", key.storageName, "{not json"])
+            _ = try server.cli(["ZADD", "lk-jwt:due", "5", key.storageName])
+            #expect(try store.dueKeys(now: .max, limit: 10) == [key])
+            try JobStoreConformance(store: store, secondConnection: RedisJobStore(url: server.url)).unparsableRecordIsSkippedNotOverwritten(key)
+            _ = try server.cli(["HSET", "lk-jwt:jobs", key.storageName, "{not json"])
+            try store.delete(key)
+            #expect(try server.cli(["HLEN", "lk-jwt:jobs"]) == "0")
+        }
     }
 
     /// Quota sets: upstream deletes records without touching them; such members stop counting.
     @Test func quotaCountsIgnoreJobsUpstreamDeleted() throws {
-        let server = try RedisServer()
-        defer { server.stop() }
-        let store = try RedisJobStore(url: server.url)
-        let quota = JobQuota(perUser: 2, perServer: nil)
-        let first = JobStoreConformance.owned("@u:example.org", 0)
-        #expect(try store.create(first, quota: quota) == .created)
-        #expect(try store.create(JobStoreConformance.owned("@u:example.org", 1), quota: quota) == .created)
-        #expect(try server.cli(["SCARD", "lk-jwt:user-jobs:@u:example.org"]) == "2")
-        #expect(try server.cli(["SCARD", "lk-jwt:server-jobs:example.org"]) == "2")
-        _ = try server.cli(["HDEL", "lk-jwt:jobs", first.key.storageName])
-        #expect(try store.create(JobStoreConformance.owned("@u:example.org", 2), quota: quota) == .created)
-        #expect(try store.create(JobStoreConformance.owned("@u:example.org", 3), quota: quota) == .refused(.user))
-        // Deleting through the store leaves no empty sets behind (the server set still names the job
-        // upstream deleted: it was never counted up to its cap, where pruning happens).
-        for index in 0..<4 { try store.delete(JobStoreConformance.owned("@u:example.org", index).key) }
-        #expect(try server.cli(["EXISTS", "lk-jwt:user-jobs:@u:example.org"]) == "0")
-        #expect(try server.cli(["SMEMBERS", "lk-jwt:server-jobs:example.org"]) == first.key.storageName)
+        try Self.withStoreOnAFreshServer { server, store in
+            let quota = JobQuota(perUser: 2, perServer: nil)
+            let first = JobStoreConformance.owned("@u:example.org", 0)
+            #expect(try store.create(first, quota: quota) == .created)
+            #expect(try store.create(JobStoreConformance.owned("@u:example.org", 1), quota: quota) == .created)
+            #expect(try server.cli(["SCARD", "lk-jwt:user-jobs:@u:example.org"]) == "2")
+            #expect(try server.cli(["SCARD", "lk-jwt:server-jobs:example.org"]) == "2")
+            _ = try server.cli(["HDEL", "lk-jwt:jobs", first.key.storageName])
+            #expect(try store.create(JobStoreConformance.owned("@u:example.org", 2), quota: quota) == .created)
+            #expect(try store.create(JobStoreConformance.owned("@u:example.org", 3), quota: quota) == .refused(.user))
+            // Deleting through the store leaves no empty sets behind (the server set still names the job
+            // upstream deleted: it was never counted up to its cap, where pruning happens).
+            for index in 0..<4 { try store.delete(JobStoreConformance.owned("@u:example.org", index).key) }
+            #expect(try server.cli(["EXISTS", "lk-jwt:user-jobs:@u:example.org"]) == "0")
+            #expect(try server.cli(["SMEMBERS", "lk-jwt:server-jobs:example.org"]) == first.key.storageName)
+        }
     }
 
     /// Upstream rewrites and deletes records without touching our indexes.
     @Test func ignoresIndexEntriesUpstreamLeftStale() throws {
-        let server = try RedisServer()
-        defer { server.stop() }
-        let store = try RedisJobStore(url: server.url)
-        let job = JobStoreConformance.job("room", "upstream", alternatives: ["@alice:example.org:DEVICE"], due: 1_000)
-        try store.update(job.key) { $0 = job }
-        _ = try server.cli(["HSET", "lk-jwt:jobs", job.key.storageName, Self.upstreamRecord])
-        #expect(try store.key(room: "room", identity: "@alice:example.org:DEVICE") == nil)
-        #expect(try store.key(room: "room", identity: "upstream") == job.key)
+        try Self.withStoreOnAFreshServer { server, store in
+            let job = JobStoreConformance.job("room", "upstream", alternatives: ["@alice:example.org:DEVICE"], due: 1_000)
+            try store.update(job.key) { $0 = job }
+            _ = try server.cli(["HSET", "lk-jwt:jobs", job.key.storageName, Self.upstreamRecord])
+            #expect(try store.key(room: "room", identity: "@alice:example.org:DEVICE") == nil)
+            #expect(try store.key(room: "room", identity: "upstream") == job.key)
 
-        _ = try server.cli(["HDEL", "lk-jwt:jobs", job.key.storageName])
-        let other = JobStoreConformance.job("room", "other", due: 2_000)
-        try store.update(other.key) { $0 = other }
-        #expect(try store.dueKeys(now: 5_000, limit: 1) == [other.key])
-        #expect(try server.cli(["ZCARD", "lk-jwt:due"]) == "1")
+            _ = try server.cli(["HDEL", "lk-jwt:jobs", job.key.storageName])
+            let other = JobStoreConformance.job("room", "other", due: 2_000)
+            try store.update(other.key) { $0 = other }
+            #expect(try store.dueKeys(now: 5_000, limit: 1) == [other.key])
+            #expect(try server.cli(["ZCARD", "lk-jwt:due"]) == "1")
+        }
     }
 
     @Test func reconnectsWhenTheServerDropsConnections() throws {
-        let server = try RedisServer()
-        defer { server.stop() }
-        let store = try RedisJobStore(url: server.url)
-        let job = JobStoreConformance.job()
-        try store.update(job.key) { $0 = job }
-        #expect(try server.cli(["CLIENT", "KILL", "TYPE", "normal"]) != "0")
-        #expect(try store.update(job.key) { $0?.jobID } == job.jobID)
-        try store.writeHeartbeat(42)
-        #expect(try store.newestHeartbeat() == 42)
+        try Self.withStoreOnAFreshServer { server, store in
+            let job = JobStoreConformance.job()
+            try store.update(job.key) { $0 = job }
+            #expect(try server.cli(["CLIENT", "KILL", "TYPE", "normal"]) != "0")
+            #expect(try store.update(job.key) { $0?.jobID } == job.jobID)
+            try store.writeHeartbeat(42)
+            #expect(try store.newestHeartbeat() == 42)
+        }
     }
 
     /// hiredis's kind of failure and Redis's error replies stay apart from the text.
@@ -424,18 +424,17 @@ struct RedisJobStoreTests {
     }
 
     @Test func recoveryLockExpiresWhenItsHolderDied() throws {
-        let server = try RedisServer()
-        defer { server.stop() }
-        let store = try RedisJobStore(url: server.url)
-        // Taken before the SET: the lock lapses 300 ms after it, however long redis-cli takes to return.
-        let start = ContinuousClock.now
-        _ = try server.cli(["SET", "lk-jwt:recovery-lock", "dead-holder", "PX", "300"])
-        let holder = try store.withRecoveryLock { () throws(JobStoreError) in
-            try? server.cli(["GET", "lk-jwt:recovery-lock"])
+        try Self.withStoreOnAFreshServer { server, store in
+            // Taken before the SET: the lock lapses 300 ms after it, however long redis-cli takes to return.
+            let start = ContinuousClock.now
+            _ = try server.cli(["SET", "lk-jwt:recovery-lock", "dead-holder", "PX", "300"])
+            let holder = try store.withRecoveryLock { () throws(JobStoreError) in
+                try? server.cli(["GET", "lk-jwt:recovery-lock"])
+            }
+            #expect(holder != nil && holder != "dead-holder")
+            #expect(ContinuousClock.now - start >= .milliseconds(250))
+            #expect(try server.cli(["EXISTS", "lk-jwt:recovery-lock"]) == "0")
         }
-        #expect(holder != nil && holder != "dead-holder")
-        #expect(ContinuousClock.now - start >= .milliseconds(250))
-        #expect(try server.cli(["EXISTS", "lk-jwt:recovery-lock"]) == "0")
     }
 }
 

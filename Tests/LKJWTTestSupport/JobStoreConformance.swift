@@ -25,7 +25,7 @@ package struct JobStoreConformance {
         return job
     }
 
-    package func runAll() throws {
+    package func runJobChecks() throws {
         try createReadReplaceDelete()
         try unchangedJobsAreNotRewritten()
         try identityLookup()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
+from fakes.records import matching
+
 PREFIX = "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/"
 ACTIONS = ("restart", "send")
 
@@ -110,8 +112,7 @@ class FakeClientServerAPI:
 
     def calls(self, delay_id: str | None = None, action: str | None = None) -> list[Call]:
         with self._changed:
-            return [call for call in self._calls
-                    if (delay_id is None or call.delay_id == delay_id) and (action is None or call.action == action)]
+            return matching(self._calls, delay_id=delay_id, action=action)
 
     def sends(self, delay_id: str) -> list[Call]:
         return self.calls(delay_id, "send")

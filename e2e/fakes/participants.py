@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from fakes import protobuf
+from fakes.records import matching
 from fakes.sfu import FakeSFU, _Handler as _CreateRoomHandler, _twirp_error
 
 GET_PARTICIPANT_PATH = "/twirp/livekit.RoomService/GetParticipant"
@@ -57,8 +58,7 @@ class ParticipantSFU(FakeSFU):
 
     def lookups(self, room: str | None = None, identity: str | None = None) -> list[Lookup]:
         with self._lock:
-            return [lookup for lookup in self._lookups
-                    if (room is None or lookup.room == room) and (identity is None or lookup.identity == identity)]
+            return matching(self._lookups, room=room, identity=identity)
 
     def _get_participant(self, body: bytes, authorization: str | None) -> tuple[int, str, bytes]:
         arrived = time.monotonic()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from fakes import protobuf
 from fakes.participants import ParticipantSFU, _Handler as _ParticipantHandler, NOT_FOUND_BODY
+from fakes.records import matching
 from fakes.sfu import _twirp_error
 
 REMOVE_PARTICIPANT_PATH = "/twirp/livekit.RoomService/RemoveParticipant"
@@ -42,8 +43,7 @@ class RemovalSFU(ParticipantSFU):
 
     def removals(self, method: str | None = None, identity: str | None = None) -> list[Removal]:
         with self._lock:
-            return [removal for removal in self._removals
-                    if (method is None or removal.method == method) and (identity is None or removal.identity == identity)]
+            return matching(self._removals, method=method, identity=identity)
 
     def clear_removals(self) -> None:
         with self._lock:

@@ -7,47 +7,27 @@ public protocol HTTPClient: Sendable {
 }
 
 public struct OutboundRequest: Sendable {
-    public var method: HTTPMethod
+    public var method = HTTPMethod.get
     public var url: String
-    public var headers: HTTPHeaders
-    public var body: [UInt8]
+    public var headers: HTTPHeaders = []
+    public var body: [UInt8] = []
     /// From connecting to the last byte of the answer.
-    public var timeout: Duration
-    public var connectTimeout: Duration
+    public var timeout = Duration.seconds(10)
+    public var connectTimeout = Duration.seconds(5)
     /// Open the TCP connection here instead of the URL's host (Matrix discovery: the URL keeps the
     /// name the certificate is checked for).
     public var connectAddress: (host: String, port: Int)?
     /// 0 means redirects are answers, not followed.
-    public var maximumRedirects: Int
+    public var maximumRedirects = 0
     /// Redirects to `http` are refused (well-known fetches, §13.1).
-    public var redirectsOnlyToHTTPS: Bool
+    public var redirectsOnlyToHTTPS = false
     /// Longer answers fail with `.responseTooLarge`.
-    public var maximumResponseSize: Int
+    public var maximumResponseSize = 1 << 20
     /// Checked on every address a connection of this request (redirects included) would go to,
     /// after name resolution; nil for destinations the operator configured (§13.1).
     public var addressPolicy: OutboundAddressPolicy?
     /// The Matrix server name on whose say the request is made, for the log of a blocked address.
-    public var serverName: String
-
-    public init(
-        method: HTTPMethod = .get, url: String, headers: HTTPHeaders = [], body: [UInt8] = [],
-        timeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5),
-        connectAddress: (host: String, port: Int)? = nil, maximumRedirects: Int = 0, redirectsOnlyToHTTPS: Bool = false,
-        maximumResponseSize: Int = 1 << 20, addressPolicy: OutboundAddressPolicy? = nil, serverName: String = ""
-    ) {
-        self.method = method
-        self.url = url
-        self.headers = headers
-        self.body = body
-        self.timeout = timeout
-        self.connectTimeout = connectTimeout
-        self.connectAddress = connectAddress
-        self.maximumRedirects = maximumRedirects
-        self.redirectsOnlyToHTTPS = redirectsOnlyToHTTPS
-        self.maximumResponseSize = maximumResponseSize
-        self.addressPolicy = addressPolicy
-        self.serverName = serverName
-    }
+    public var serverName = ""
 }
 
 public struct OutboundResponse: Sendable {

@@ -2,33 +2,18 @@
 public struct DelayedLeaveHandover: Sendable, Equatable {
     public var serverName: String
     /// The verified Matrix user (`sub`) handing the event over.
-    public var ownerUserID: String
+    public var ownerUserID = ""
     /// Restart and send as the owner with the as_token (AS-MODE.md B3), not with the delay ID alone.
-    public var actsAsOwner: Bool
+    public var actsAsOwner = false
     /// The caps this job must fit in (§13.4), decided by how its server was admitted.
-    public var quota: JobQuota
+    public var quota = JobQuota.unlimited
     public var delayID: String
     /// Milliseconds.
     public var delayTimeout: Int64
     var roomAlias: String
     public var identity: String
     /// Further identities the same member may appear under on the SFU (the legacy `user:device`).
-    public var alternativeIdentities: [String]
-
-    public init(
-        serverName: String, ownerUserID: String = "", actsAsOwner: Bool = false, quota: JobQuota = .unlimited, delayID: String, delayTimeout: Int64,
-        roomAlias: String, identity: String, alternativeIdentities: [String] = []
-    ) {
-        self.serverName = serverName
-        self.ownerUserID = ownerUserID
-        self.actsAsOwner = actsAsOwner
-        self.quota = quota
-        self.delayID = delayID
-        self.delayTimeout = delayTimeout
-        self.roomAlias = roomAlias
-        self.identity = identity
-        self.alternativeIdentities = alternativeIdentities
-    }
+    public var alternativeIdentities: [String] = []
 }
 
 /// What the token endpoints need from the delayed-leave jobs: resolving the client-server API

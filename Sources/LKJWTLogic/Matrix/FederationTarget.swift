@@ -10,14 +10,6 @@ public struct FederationTarget: Sendable, Equatable, CustomStringConvertible {
     /// Which discovery step produced it, for the log.
     public var source: String
 
-    public init(connectHost: String, connectPort: Int, hostHeader: String, tlsName: String, source: String = "") {
-        self.connectHost = connectHost
-        self.connectPort = connectPort
-        self.hostHeader = hostHeader
-        self.tlsName = tlsName
-        self.source = source
-    }
-
     public var description: String {
         "\(connectHost):\(connectPort) (Host \(hostHeader), TLS name \(tlsName), from \(source))"
     }

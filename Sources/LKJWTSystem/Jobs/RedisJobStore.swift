@@ -66,52 +66,46 @@ public final class RedisJobStore: JobStore {
         // The write of an attempt whose connection broke may have landed before the reply was lost; the
         // retry on a fresh connection recognises it instead of applying `body` a second time.
         var unconfirmed: (record: String?, result: Result)?
-        return try withConnection { connection throws(Failure) -> Result in
-            for attempt in 0..<Self.updateAttempts {
-                let stored = try connection.run(["HGET", Self.jobsKey, field]).string
-                if let unconfirmed, unconfirmed.record == stored { return unconfirmed.result }
-                let before: DelayedLeaveJob?
-                do throws(DelayedLeaveJob.RecordError) {
-                    before = try stored.map { record throws(DelayedLeaveJob.RecordError) in try DelayedLeaveJob(record: record) }
-                } catch {
-                    // Left in place for an operator (or a newer version), but no longer due.
-                    _ = try connection.run(["EVAL", Self.unscheduleScript, "2", Self.jobsKey, Self.dueKey, field, stored ?? ""])
-                    throw .unparsable(JobStoreError.unparsable(key, error))
-                }
-                var job = before
-                let result = body(&job)
-                guard job != before else { return result }
-                job?.version = (before?.version ?? 0) + 1
-                unconfirmed = (job?.record(), result)
-                if try Self.apply(field, room: key.room, stored: stored, before: before, after: job, on: connection) == .applied { return result }
-                unconfirmed = nil
-                Self.backOff(attempt)
+        return try retryingConflicts("job \(key)", "update") { connection throws(Failure) -> Result? in
+            let stored = try connection.run(["HGET", Self.jobsKey, field]).string
+            if let unconfirmed, unconfirmed.record == stored { return unconfirmed.result }
+            let before: DelayedLeaveJob?
+            do throws(DelayedLeaveJob.RecordError) {
+                before = try stored.map { record throws(DelayedLeaveJob.RecordError) in try DelayedLeaveJob(record: record) }
+            } catch {
+                // Left in place for an operator (or a newer version), but no longer due.
+                _ = try connection.run(["EVAL", Self.unscheduleScript, "2", Self.jobsKey, Self.dueKey, field, stored ?? ""])
+                throw .unparsable(JobStoreError.unparsable(key, error))
             }
-            throw .command("job \(key) kept changing under \(Self.updateAttempts) attempts to update it")
+            var job = before
+            let result = body(&job)
+            guard job != before else { return result }
+            job?.version = (before?.version ?? 0) + 1
+            unconfirmed = (job?.record(), result)
+            if try Self.apply(field, room: key.room, stored: stored, before: before, after: job, on: connection) == .applied { return result }
+            unconfirmed = nil
+            return nil
         }
     }
 
     public func create(_ job: DelayedLeaveJob, quota: JobQuota) throws(JobStoreError) -> JobCreation {
         let field = job.key.storageName
         var unconfirmed: (record: String, creation: JobCreation)?
-        return try withConnection { connection throws(Failure) -> JobCreation in
-            for attempt in 0..<Self.updateAttempts {
-                let stored = try connection.run(["HGET", Self.jobsKey, field]).string
-                if let unconfirmed, unconfirmed.record == stored { return unconfirmed.creation }
-                let (creation, before) = JobCreation.over(stored)
-                var created = job
-                created.version = (before?.version ?? 0) + 1
-                unconfirmed = (created.record(), creation)
-                // The caps are checked inside the script, only when the key holds nothing.
-                switch try Self.apply(field, room: job.key.room, stored: stored, before: before, after: created, quota: quota, on: connection) {
-                case .applied: return creation
-                case .refused(let cap): return .refused(cap)
-                case .conflict: break
-                }
-                unconfirmed = nil
-                Self.backOff(attempt)
+        return try retryingConflicts("job \(job.key)", "create") { connection throws(Failure) -> JobCreation? in
+            let stored = try connection.run(["HGET", Self.jobsKey, field]).string
+            if let unconfirmed, unconfirmed.record == stored { return unconfirmed.creation }
+            let (creation, before) = JobCreation.over(stored)
+            var created = job
+            created.version = (before?.version ?? 0) + 1
+            unconfirmed = (created.record(), creation)
+            // The caps are checked inside the script, only when the key holds nothing.
+            switch try Self.apply(field, room: job.key.room, stored: stored, before: before, after: created, quota: quota, on: connection) {
+            case .applied: return creation
+            case .refused(let cap): return .refused(cap)
+            case .conflict: break
             }
-            throw .command("job \(job.key) kept changing under \(Self.updateAttempts) attempts to create it")
+            unconfirmed = nil
+            return nil
         }
     }
 
@@ -149,14 +143,11 @@ public final class RedisJobStore: JobStore {
 
     public func delete(_ key: JobKey) throws(JobStoreError) {
         let field = key.storageName
-        try withConnection { connection throws(Failure) in
-            for attempt in 0..<Self.updateAttempts {
-                let stored = try connection.run(["HGET", Self.jobsKey, field]).string
-                let before = stored.flatMap { try? DelayedLeaveJob(record: $0) }
-                if try Self.apply(field, room: key.room, stored: stored, before: before, after: nil, on: connection) == .applied { return }
-                Self.backOff(attempt)
-            }
-            throw .command("job \(key) kept changing under \(Self.updateAttempts) attempts to delete it")
+        try retryingConflicts("job \(key)", "delete") { connection throws(Failure) -> Void? in
+            let stored = try connection.run(["HGET", Self.jobsKey, field]).string
+            let before = stored.flatMap { try? DelayedLeaveJob(record: $0) }
+            if try Self.apply(field, room: key.room, stored: stored, before: before, after: nil, on: connection) == .applied { return () }
+            return nil
         }
     }
 
@@ -211,25 +202,22 @@ public final class RedisJobStore: JobStore {
     public func updateParticipant<Result: Sendable>(_ key: JobKey, _ body: (inout TrackedParticipant?) -> Result) throws(JobStoreError) -> Result {
         let field = key.storageName
         var unconfirmed: (record: String?, result: Result)?
-        return try withConnection { connection throws(Failure) -> Result in
-            for attempt in 0..<Self.updateAttempts {
-                let record = try connection.run(["HGET", Self.participantsKey, field]).string
-                if let unconfirmed, unconfirmed.record == record { return unconfirmed.result }
-                let stored = record.flatMap { try? TrackedParticipant(record: $0) }.flatMap { $0.key == key ? $0 : nil }
-                var participant = stored
-                let result = body(&participant)
-                // An unreadable record is replaced only by a participant, never deleted by a nil.
-                guard participant != stored, participant != nil || stored != nil else { return result }
-                unconfirmed = (participant?.record(), result)
-                let written = try connection.run([
-                    "EVAL", Self.compareAndSetScript, "1", Self.participantsKey, field, record == nil ? "0" : "1", record ?? "",
-                    participant == nil ? "0" : "1", participant?.record() ?? "",
-                ])
-                if written.integer == 1 { return result }
-                unconfirmed = nil
-                Self.backOff(attempt)
-            }
-            throw .command("participant \(key) kept changing under \(Self.updateAttempts) attempts to update it")
+        return try retryingConflicts("participant \(key)", "update") { connection throws(Failure) -> Result? in
+            let record = try connection.run(["HGET", Self.participantsKey, field]).string
+            if let unconfirmed, unconfirmed.record == record { return unconfirmed.result }
+            let stored = record.flatMap { try? TrackedParticipant(record: $0) }.flatMap { $0.key == key ? $0 : nil }
+            var participant = stored
+            let result = body(&participant)
+            // An unreadable record is replaced only by a participant, never deleted by a nil.
+            guard participant != stored, participant != nil || stored != nil else { return result }
+            unconfirmed = (participant?.record(), result)
+            let written = try connection.run([
+                "EVAL", Self.compareAndSetScript, "1", Self.participantsKey, field, record == nil ? "0" : "1", record ?? "",
+                participant == nil ? "0" : "1", participant?.record() ?? "",
+            ])
+            if written.integer == 1 { return result }
+            unconfirmed = nil
+            return nil
         }
     }
 
@@ -244,35 +232,29 @@ public final class RedisJobStore: JobStore {
     }
 
     public func claimMembershipSweep(owner: String, now: Int64, interval: Int64, lease: Int64, goneOwners: Set<String>) throws(JobStoreError) -> MembershipSweepLease.Claim {
-        try withConnection { connection throws(Failure) -> MembershipSweepLease.Claim in
-            for attempt in 0..<Self.updateAttempts {
-                let record = try connection.run(["GET", Self.sweepLeaseKey]).string
-                let (claim, claimed) = MembershipSweepLease.claim(
-                    record.flatMap(MembershipSweepLease.init(record:)), owner: owner, now: now, interval: interval, lease: lease, goneOwners: goneOwners)
-                guard let claimed else { return claim }
-                let written = try connection.run([
-                    "EVAL", Self.compareAndSetStringScript, "1", Self.sweepLeaseKey, record == nil ? "0" : "1", record ?? "", claimed.record(),
-                ])
-                // Lost the race: another process claimed this sweep.
-                if written.integer == 1 { return claim }
-                Self.backOff(attempt)
-            }
-            throw .command("the membership sweep lease kept changing under \(Self.updateAttempts) attempts to claim it")
+        try retryingConflicts("the membership sweep lease", "claim") { connection throws(Failure) -> MembershipSweepLease.Claim? in
+            let record = try connection.run(["GET", Self.sweepLeaseKey]).string
+            let (claim, claimed) = MembershipSweepLease.claim(
+                record.flatMap(MembershipSweepLease.init(record:)), owner: owner, now: now, interval: interval, lease: lease, goneOwners: goneOwners)
+            guard let claimed else { return claim }
+            let written = try connection.run([
+                "EVAL", Self.compareAndSetStringScript, "1", Self.sweepLeaseKey, record == nil ? "0" : "1", record ?? "", claimed.record(),
+            ])
+            // Lost the race: another process claimed this sweep.
+            if written.integer == 1 { return claim }
+            return nil
         }
     }
 
     public func releaseMembershipSweep(owner: String) throws(JobStoreError) {
-        try withConnection { connection throws(Failure) in
-            for attempt in 0..<Self.updateAttempts {
-                let record = try connection.run(["GET", Self.sweepLeaseKey]).string
-                guard let released = MembershipSweepLease.release(record.flatMap(MembershipSweepLease.init(record:)), owner: owner) else { return }
-                let written = try connection.run([
-                    "EVAL", Self.compareAndSetStringScript, "1", Self.sweepLeaseKey, "1", record ?? "", released.record(),
-                ])
-                if written.integer == 1 { return }
-                Self.backOff(attempt)
-            }
-            throw .command("the membership sweep lease kept changing under \(Self.updateAttempts) attempts to release it")
+        try retryingConflicts("the membership sweep lease", "release") { connection throws(Failure) -> Void? in
+            let record = try connection.run(["GET", Self.sweepLeaseKey]).string
+            guard let released = MembershipSweepLease.release(record.flatMap(MembershipSweepLease.init(record:)), owner: owner) else { return () }
+            let written = try connection.run([
+                "EVAL", Self.compareAndSetStringScript, "1", Self.sweepLeaseKey, "1", record ?? "", released.record(),
+            ])
+            if written.integer == 1 { return () }
+            return nil
         }
     }
 
@@ -525,6 +507,20 @@ public final class RedisJobStore: JobStore {
     }
 
     /// Randomised and growing, so that workers colliding on one job spread out.
+    /// Runs `attempt` on one connection until it returns a value; nil means another writer changed
+    /// the record between its read and its compare-and-set, so it reads again after a short pause.
+    private func retryingConflicts<Value>(
+        _ subject: @autoclosure () -> String, _ purpose: String, _ attempt: (Connection) throws(Failure) -> Value?
+    ) throws(JobStoreError) -> Value {
+        try withConnection { connection throws(Failure) -> Value in
+            for number in 0..<Self.updateAttempts {
+                if let value = try attempt(connection) { return value }
+                Self.backOff(number)
+            }
+            throw .command("\(subject()) kept changing under \(Self.updateAttempts) attempts to \(purpose) it")
+        }
+    }
+
     private static func backOff(_ attempt: Int) {
         SystemCall.sleep(for: .microseconds(Int.random(in: 0...(min(attempt, 20) + 1) * 250)))
     }

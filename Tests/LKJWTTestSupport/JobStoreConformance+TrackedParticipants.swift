@@ -4,24 +4,16 @@ import Testing
 import LKJWTLogic
 
 /// What every store must do with tracked participants and the sweep lease (AS-MODE.md B4), checked
-/// the same way against each implementation; `secondConnection` is another process's view.
-package struct TrackedParticipantStoreConformance {
-    let store: any JobStore
-    let secondConnection: any JobStore
-
-    package init(store: any JobStore, secondConnection: any JobStore) {
-        self.store = store
-        self.secondConnection = secondConnection
-    }
-
+/// the same way against each implementation.
+extension JobStoreConformance {
     package static func participant(_ identity: String = "lk-alice", room: String = "alias", user: String = "@alice:example.org", at: Int64 = 1_000) -> TrackedParticipant {
         TrackedParticipant(matrixRoomID: "!room:example.org", matrixUserID: user, liveKitRoom: room, liveKitIdentity: identity, registeredAt: at)
     }
 
-    package func runAll() throws {
+    package func runTrackedParticipantChecks() throws {
         try trackUpdateForget()
         try everyConnectionSeesTheSameParticipants()
-        try concurrentUpdatesAreAtomic()
+        try concurrentParticipantUpdatesAreAtomic()
         try oneSweepPerInterval()
         try aGoneSweepersLeaseIsTakenOver()
         try participantsAndJobsAreSeparate()
@@ -52,7 +44,7 @@ package struct TrackedParticipantStoreConformance {
     }
 
     /// Read-modify-write from many threads on two connections loses no update.
-    func concurrentUpdatesAreAtomic() throws {
+    func concurrentParticipantUpdatesAreAtomic() throws {
         let key = Self.participant().key
         try store.updateParticipant(key) { $0 = Self.participant(at: 0) }
         let stores = [store, secondConnection]
