@@ -40,22 +40,36 @@ def _connect(upstream: str, timeout: float) -> socket.socket:
 def get_status(upstream: str, path: str, timeout: float = 2.0) -> int:
     """The HTTP status the responder gives a GET of `path` (its CGI Status header, 200 if none)."""
     with _connect(upstream, timeout) as connection:
-        connection.sendall(
-            _record(BEGIN_REQUEST, struct.pack(">HB5x", RESPONDER, 0))
-            + _record(PARAMS, _params({"REQUEST_METHOD": "GET", "SCRIPT_NAME": path, "REQUEST_URI": path,
-                                       "GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "127.0.0.1"}))
-            + _record(PARAMS) + _record(STDIN))
-        stream, output = connection.makefile("rb"), b""
-        while True:
-            header = stream.read(8)
-            if len(header) < 8:
-                raise ConnectionError("connection closed before FCGI_END_REQUEST")
-            _, record_type, _, length, padding = struct.unpack(">BBHHBx", header)
-            content = stream.read(length + padding)[:length]
-            if record_type == STDOUT:
-                output += content
-            elif record_type == END_REQUEST:
-                break
+        send_request(connection, path)
+        return status_of(read_response(connection))
+
+
+def send_request(connection: socket.socket, path: str, method: str = "GET", body: bytes = b"") -> None:
+    """A complete request (no FCGI_KEEP_CONN), as nginx sends it: one write, body of declared length."""
+    params = {"REQUEST_METHOD": method, "SCRIPT_NAME": path, "REQUEST_URI": path, "GATEWAY_INTERFACE": "CGI/1.1",
+              "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": str(len(body)) if body else ""}
+    if body:
+        params["CONTENT_TYPE"] = "application/json"
+    connection.sendall(_record(BEGIN_REQUEST, struct.pack(">HB5x", RESPONDER, 0)) + _record(PARAMS, _params(params))
+                       + _record(PARAMS) + (_record(STDIN, body) if body else b"") + _record(STDIN))
+
+
+def read_response(connection: socket.socket) -> bytes:
+    """The FCGI_STDOUT content up to FCGI_END_REQUEST."""
+    stream, output = connection.makefile("rb"), b""
+    while True:
+        header = stream.read(8)
+        if len(header) < 8:
+            raise ConnectionError("connection closed before FCGI_END_REQUEST")
+        _, record_type, _, length, padding = struct.unpack(">BBHHBx", header)
+        content = stream.read(length + padding)[:length]
+        if record_type == STDOUT:
+            output += content
+        elif record_type == END_REQUEST:
+            return output
+
+
+def status_of(output: bytes) -> int:
     head = output.split(b"\r\n\r\n", 1)[0].decode("latin-1")
     for line in head.split("\r\n"):
         name, _, value = line.partition(":")
