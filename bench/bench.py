@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,32 @@ def post_script(directory: Path, body: dict) -> Path:
                       'wrk.headers["Content-Type"] = "application/json"\n'
                       f"wrk.body = [==[{json.dumps(body)}]==]\n")
     return script
+
+
+@dataclass
+class Fakes:
+    directory: Path
+    cert: Path
+    homeserver: FakeHomeserver
+    sfu: FakeSFU
+
+
+@contextmanager
+def started_fakes(prefix: str):
+    """A temporary directory holding a self-signed certificate, the fake homeserver (TLS with it) and
+    the fake SFU, stopped again on exit; `prefix` names the directory."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as temporary:
+        directory = Path(temporary)
+        cert, key = self_signed_certificate(directory)
+        homeserver = FakeHomeserver(str(cert), str(key)).start()
+        try:
+            sfu = FakeSFU(lkjwt.API_KEY, lkjwt.API_SECRET).start()
+            try:
+                yield Fakes(directory, cert, homeserver, sfu)
+            finally:
+                sfu.stop()
+        finally:
+            homeserver.stop()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -174,11 +201,8 @@ def main() -> int:
     def load(url: str, connections: int = CONCURRENCY, script: Path | None = None, latency: bool = False) -> WrkResult:
         return wrk(url, seconds, connections, script, latency=latency, prefix=on_cpu(LOAD_CPU))
 
-    with tempfile.TemporaryDirectory(prefix="lkjwt-bench-") as temporary:
-        directory = Path(temporary)
-        cert, key = self_signed_certificate(directory)
-        homeserver = FakeHomeserver(str(cert), str(key)).start()
-        sfu = FakeSFU(lkjwt.API_KEY, lkjwt.API_SECRET).start()
+    with started_fakes("lkjwt-bench-") as peers:
+        directory, cert, homeserver, sfu = peers.directory, peers.cert, peers.homeserver, peers.sfu
         running = []
         try:
             env = lkjwt.service_environment(livekit_url=sfu.url, full_access="full-access.example.org",
@@ -233,8 +257,6 @@ def main() -> int:
         finally:
             for process in reversed(running):
                 process.stop()
-            sfu.stop()
-            homeserver.stop()
 
     rows = []
     for number, each in enumerate(rounds, 1):

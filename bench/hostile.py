@@ -12,7 +12,6 @@ import json
 import secrets
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,12 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import http_client  # noqa: E402
 import matrix_client  # noqa: E402
 import service as lkjwt  # noqa: E402
-from bench import load_average_row, post_script, report, wrk  # noqa: E402
+from bench import load_average_row, post_script, report, started_fakes, wrk  # noqa: E402
 from pinning import LOAD_CPU, SERVICE_CPU, on_cpu, pin, pin_this_process, require_two_cpus  # noqa: E402
-from fakes.homeserver import FakeHomeserver  # noqa: E402
-from fakes.sfu import FakeSFU  # noqa: E402
 from fakes.silent import SilentTCPServers  # noqa: E402
-from tls import self_signed_certificate  # noqa: E402
 from webservers import Nginx  # noqa: E402
 
 SILENT_ADDRESSES = [f"127.0.0.{last}" for last in range(2, 66)]
@@ -105,11 +101,8 @@ def main() -> int:
     require_two_cpus()
     pin_this_process(LOAD_CPU)
 
-    with tempfile.TemporaryDirectory(prefix="lkjwt-bench-hostile-") as temporary:
-        directory = Path(temporary)
-        cert, key = self_signed_certificate(directory)
-        homeserver = FakeHomeserver(str(cert), str(key)).start()
-        sfu = FakeSFU(lkjwt.API_KEY, lkjwt.API_SECRET).start()
+    with started_fakes("lkjwt-bench-hostile-") as peers:
+        directory, cert, homeserver, sfu = peers.directory, peers.cert, peers.homeserver, peers.sfu
         silent = SilentTCPServers([(address, 8448) for address in SILENT_ADDRESSES])
         running = []
         try:
@@ -139,19 +132,17 @@ def main() -> int:
                 attacker = AttackerProcess(nginx.base_url)
                 time.sleep(1.0)
                 attacked = load()
-                report = attacker.stop()
+                attack = attacker.stop()
                 failures += quiet.failures + attacked.failures
-                for status, count in report["answers"].items():
+                for status, count in attack["answers"].items():
                     attack_answers[int(status)] = attack_answers.get(int(status), 0) + count
-                slowest_attack = max(slowest_attack, report["slowest"])
+                slowest_attack = max(slowest_attack, attack["slowest"])
                 rounds.append((quiet, attacked))
             connections = silent.total()
         finally:
             for process in reversed(running):
                 process.stop()
             silent.stop()
-            sfu.stop()
-            homeserver.stop()
 
     rows = []
     for number, (quiet, attacked) in enumerate(rounds, 1):

@@ -14,7 +14,6 @@ Usage: python3 bench/side_by_side.py BINARY_A BINARY_B [--rounds N] [--seconds S
 import argparse
 import statistics
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -23,11 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import matrix_client  # noqa: E402
 import service as lkjwt  # noqa: E402
-from bench import measured, post_script, wrk  # noqa: E402
-from fakes.homeserver import FakeHomeserver  # noqa: E402
-from fakes.sfu import FakeSFU  # noqa: E402
+from bench import measured, post_script, started_fakes, wrk  # noqa: E402
 from pinning import LOAD_CPU, SERVICE_CPU, on_cpu, pin, pin_this_process, require_two_cpus  # noqa: E402
-from tls import self_signed_certificate  # noqa: E402
 from webservers import Nginx  # noqa: E402
 
 CONNECTIONS_EACH = 16
@@ -42,11 +38,8 @@ def main() -> int:
     require_two_cpus()
     pin_this_process(LOAD_CPU)
 
-    with tempfile.TemporaryDirectory(prefix="lkjwt-side-by-side-") as temporary:
-        directory = Path(temporary)
-        cert, key = self_signed_certificate(directory)
-        homeserver = FakeHomeserver(str(cert), str(key)).start()
-        sfu = FakeSFU(lkjwt.API_KEY, lkjwt.API_SECRET).start()
+    with started_fakes("lkjwt-side-by-side-") as peers:
+        directory, cert, homeserver, sfu = peers.directory, peers.cert, peers.homeserver, peers.sfu
         running = []
         try:
             env = lkjwt.service_environment(livekit_url=sfu.url, full_access="full-access.example.org", ca_file=cert,
@@ -91,8 +84,6 @@ def main() -> int:
         finally:
             for process in reversed(running):
                 process.stop()
-            sfu.stop()
-            homeserver.stop()
     return 0
 
 
