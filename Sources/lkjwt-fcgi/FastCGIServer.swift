@@ -125,7 +125,7 @@ final class FastCGIServer: Sendable {
     /// answer with a reset that destroys the response. Once the request's input has been read to its
     /// end (the empty FCGI_STDIN record) and nothing else is pending, the web server sends nothing more
     /// on a connection it does not keep: a plain close (a detached request's) saves a wait and a
-    /// wake-up, a tenth of a `/healthz` request's CPU.
+    /// wake-up, a quarter of a `/healthz` request's CPU (bench: 24 % less).
     static func mayCloseWithoutLinger(_ request: FCGX_Request) -> Bool {
         guard request.keepConnection == 0, let input = request.in, input.pointee.isClosed != 0, input.pointee.FCGI_errno == 0 else {
             return false
