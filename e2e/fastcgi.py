@@ -44,10 +44,13 @@ def get_status(upstream: str, path: str, timeout: float = 2.0) -> int:
         return status_of(read_response(connection))
 
 
-def send_request(connection: socket.socket, path: str, method: str = "GET", body: bytes = b"") -> None:
-    """A complete request (no FCGI_KEEP_CONN), as nginx sends it: one write, body of declared length."""
+def send_request(connection: socket.socket, path: str, method: str = "GET", body: bytes = b"",
+                 content_length: str | None = None) -> None:
+    """A complete request (no FCGI_KEEP_CONN), as nginx sends it: one write, body of declared length
+    (`content_length` overrides the CONTENT_LENGTH nginx would give: empty without a body)."""
+    declared = content_length if content_length is not None else (str(len(body)) if body else "")
     params = {"REQUEST_METHOD": method, "SCRIPT_NAME": path, "REQUEST_URI": path, "GATEWAY_INTERFACE": "CGI/1.1",
-              "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": str(len(body)) if body else ""}
+              "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": declared}
     if body:
         params["CONTENT_TYPE"] = "application/json"
     connection.sendall(_record(BEGIN_REQUEST, struct.pack(">HB5x", RESPONDER, 0)) + _record(PARAMS, _params(params))

@@ -5,14 +5,17 @@ input was read to its end, nothing more can come and the service closes at once.
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 import fastcgi
 
 
-def closed_at_once(upstream: str, method: str, path: str, body: bytes = b"") -> tuple[int, bool]:
+def closed_at_once(upstream: str, method: str, path: str, body: bytes = b"",
+                   content_length: str | None = None) -> tuple[int, bool]:
     """The answer's status, and whether the service had closed the connection fully (not only shut its
     side down while reading on) when the answer's end of stream arrived."""
     with fastcgi._connect(upstream, timeout=5) as connection:
-        fastcgi.send_request(connection, path, method, body)
+        fastcgi.send_request(connection, path, method, body, content_length)
         status = fastcgi.status_of(fastcgi.read_response(connection))
         deadline = time.monotonic() + 5
         while connection.recv(4096):  # the end of stream: the service closed or shut down its side
@@ -25,8 +28,9 @@ def closed_at_once(upstream: str, method: str, path: str, body: bytes = b"") -> 
         return status, False
 
 
-def test_a_request_read_to_its_end_closes_at_once(service):
-    assert closed_at_once(service.upstream, "GET", "/healthz") == (200, True)
+@pytest.mark.parametrize("content_length", ["", "0"])
+def test_a_request_read_to_its_end_closes_at_once(service, content_length):
+    assert closed_at_once(service.upstream, "GET", "/healthz", content_length=content_length) == (200, True)
 
 
 def test_a_body_of_declared_length_is_read_to_its_end_and_closes_at_once(service):

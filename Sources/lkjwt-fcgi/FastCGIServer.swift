@@ -146,7 +146,7 @@ final class FastCGIServer: Sendable {
         keepsConnection: Bool = true
     ) -> Request.Body {
         guard let limit = Request.bodyReadLimit(contentLength: contentLength) else { return .tooLarge }
-        guard let stream, limit > 0 else { return .bytes([]) }
+        guard let stream else { return .bytes([]) }
         var body: [UInt8] = []
         var chunk = [CChar](repeating: 0, count: min(limit, 8192))
         var timeoutSet = false
@@ -176,12 +176,10 @@ final class FastCGIServer: Sendable {
         guard body.count <= Request.maximumBodySize else { return .tooLarge }
         // A connection closed after this request closes without lingering if its input was read to
         // the end (`mayCloseWithoutLinger`): the empty record that ends the body follows the body at
-        // once, so this usually reads nothing from the connection.
+        // once, so this usually reads nothing from the connection. A timeout set for the body's last
+        // record still stands: it was the deadline's remainder microseconds ago.
         if !keepsConnection, body.count == limit, stream.pointee.isClosed == 0, !deadline.hasPassed {
-            if !timeoutSet {
-                setReceiveTimeout(connection, deadline.remaining)
-                timeoutSet = true
-            }
+            if !timeoutSet { setReceiveTimeout(connection, deadline.remaining) }
             _ = FCGX_GetChar(stream)
         }
         return .bytes(body)

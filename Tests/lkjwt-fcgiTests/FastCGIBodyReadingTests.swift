@@ -131,6 +131,10 @@ struct FastCGIBodyReadingTests {
         #expect(input.isAtEnd, "read to its end, the connection may close without lingering")
         #expect(input.timeoutsAtRefill.count == 1 && input.timeoutsAtRefill[0] > .seconds(9), "under the body's deadline")
 
+        let empty = try ScriptedStream(steps: [.end])
+        #expect(empty.readBody(contentLength: "0", keepsConnection: false) == .bytes([]))
+        #expect(empty.isAtEnd, "a declared length of 0 too")
+
         let kept = try ScriptedStream(buffered: Self.bytes(#"{"a":1}"#), steps: [.end])
         #expect(kept.readBody(contentLength: "7") == .bytes(Self.bytes(#"{"a":1}"#)))
         #expect(!kept.isAtEnd && kept.refills == 0, "a kept connection's next request needs no such read")
