@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import LKJWTLogic
@@ -14,6 +15,43 @@ struct CryptoTests {
     @Test func hmacSHA256OfRFC4231Case2() {
         let mac = Digest.hmacSHA256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))
         #expect(mac.map { String(format2: $0) }.joined() == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    }
+
+    /// One prepared key for many messages (RFC 4231 cases 1 and 2 share none, so two keys): each
+    /// message is authenticated from the keyed state, not from what an earlier message left in it.
+    @Test func preparedKeyAuthenticatesEachMessageAfresh() {
+        let key = HMACKey("Jefe")
+        let message = Array("what do ya want for nothing?".utf8)
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        #expect(key.authenticationCode(message).map { String(format2: $0) }.joined() == expected)
+        _ = key.authenticationCode(Array("something else".utf8))
+        #expect(key.authenticationCode(message).map { String(format2: $0) }.joined() == expected)
+        let case1 = HMACKey([UInt8](repeating: 0x0b, count: 20))
+        #expect(case1.authenticationCode(Array("Hi There".utf8)).map { String(format2: $0) }.joined()
+            == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+    }
+
+    /// An empty key is valid HMAC (the key is zero-padded), as Go's crypto/hmac computes it.
+    @Test func emptyKeyAndEmptyMessage() {
+        let key = HMACKey([UInt8]())
+        #expect(key.isEmpty)
+        #expect(key.authenticationCode([UInt8]()).map { String(format2: $0) }.joined()
+            == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
+    }
+
+    /// Threads racing on a key's first use all get the right code (one keyed context is kept).
+    @Test func concurrentFirstUse() {
+        let key = HMACKey("Jefe")
+        let message = Array("what do ya want for nothing?".utf8)
+        let results = Mutex<[String]>([])
+        let threads = (0..<8).compactMap { _ in
+            PosixThread.start {
+                let code = key.authenticationCode(message).map { String(format2: $0) }.joined()
+                results.withLock { $0.append(code) }
+            }
+        }
+        for thread in threads { thread.join() }
+        #expect(results.withLock { $0 } == Array(repeating: "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", count: 8))
     }
 
     @Test func constantTimeComparison() {

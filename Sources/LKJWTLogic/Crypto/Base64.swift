@@ -12,6 +12,11 @@ public enum Base64 {
         encode(bytes, alphabet: urlAlphabet, padded: false)
     }
 
+    /// Base64url of `bytes` appended to `output`, for texts built as bytes (JWS).
+    static func appendURL(_ bytes: [UInt8], to output: inout [UInt8]) {
+        append(bytes, alphabet: urlAlphabet, padded: false, to: &output)
+    }
+
     /// Decodes base64url without padding (as JWS uses); nil for any character outside the alphabet.
     static func decodeURL(_ text: String) -> [UInt8]? {
         decode(text, alphabet: urlAlphabet)
@@ -19,7 +24,12 @@ public enum Base64 {
 
     private static func encode(_ bytes: [UInt8], alphabet: [UInt8], padded: Bool) -> String {
         var output: [UInt8] = []
-        output.reserveCapacity((bytes.count + 2) / 3 * 4)
+        append(bytes, alphabet: alphabet, padded: padded, to: &output)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    private static func append(_ bytes: [UInt8], alphabet: [UInt8], padded: Bool, to output: inout [UInt8]) {
+        output.reserveCapacity(output.count + (bytes.count + 2) / 3 * 4)
         var index = 0
         while index + 3 <= bytes.count {
             let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
@@ -40,7 +50,6 @@ public enum Base64 {
             output += [alphabet[Int(chunk >> 18 & 63)], alphabet[Int(chunk >> 12 & 63)], alphabet[Int(chunk >> 6 & 63)]]
             if padded { output += Array("=".utf8) }
         }
-        return String(decoding: output, as: UTF8.self)
     }
 
     private static func decode(_ text: String, alphabet: [UInt8]) -> [UInt8]? {

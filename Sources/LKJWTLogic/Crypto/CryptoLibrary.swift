@@ -10,10 +10,13 @@ public enum CryptoLibrary {
         let digest: @convention(c) (
             UnsafeRawPointer?, Int, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt32>?, OpaquePointer?, OpaquePointer?
         ) -> Int32
-        let hmac: @convention(c) (
-            OpaquePointer?, UnsafeRawPointer?, Int32, UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt32>?
-        ) -> UnsafeMutablePointer<UInt8>?
-        let evpSHA256: @convention(c) () -> OpaquePointer?
+        let macFetch: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> OpaquePointer?
+        let macContextNew: @convention(c) (OpaquePointer?) -> OpaquePointer?
+        let macContextDup: @convention(c) (OpaquePointer?) -> OpaquePointer?
+        let macContextFree: @convention(c) (OpaquePointer?) -> Void
+        let macInit: @convention(c) (OpaquePointer?, UnsafePointer<UInt8>?, Int, UnsafePointer<OSSL_PARAM>?) -> Int32
+        let macUpdate: @convention(c) (OpaquePointer?, UnsafePointer<UInt8>?, Int) -> Int32
+        let macFinal: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<Int>?, Int) -> Int32
         let memcmp: @convention(c) (UnsafeRawPointer?, UnsafeRawPointer?, Int) -> Int32
     }
 
@@ -24,8 +27,11 @@ public enum CryptoLibrary {
     static let loaded: Result<Functions, SharedLibrary.LoadError> = Result { () throws(SharedLibrary.LoadError) in
         let library = try SharedLibrary(soname)
         return Functions(
-            mdFetch: try library.function("EVP_MD_fetch"), digest: try library.function("EVP_Digest"), hmac: try library.function("HMAC"),
-            evpSHA256: try library.function("EVP_sha256"), memcmp: try library.function("CRYPTO_memcmp"))
+            mdFetch: try library.function("EVP_MD_fetch"), digest: try library.function("EVP_Digest"),
+            macFetch: try library.function("EVP_MAC_fetch"), macContextNew: try library.function("EVP_MAC_CTX_new"),
+            macContextDup: try library.function("EVP_MAC_CTX_dup"), macContextFree: try library.function("EVP_MAC_CTX_free"),
+            macInit: try library.function("EVP_MAC_init"), macUpdate: try library.function("EVP_MAC_update"),
+            macFinal: try library.function("EVP_MAC_final"), memcmp: try library.function("CRYPTO_memcmp"))
     }
 
     /// Loads libcrypto now. Long-running processes call it at start-up, so that a missing one stops
@@ -45,6 +51,12 @@ public enum CryptoLibrary {
         guard let digest = EVP_MD_fetch(nil, "SHA256", nil) else { fatalError("libcrypto has no SHA256") }
         return digest
     }()
+
+    /// HMAC, fetched once for the same reason.
+    nonisolated(unsafe) static let hmac: OpaquePointer = {
+        guard let mac = EVP_MAC_fetch(nil, "HMAC", nil) else { fatalError("libcrypto has no HMAC") }
+        return mac
+    }()
 }
 
 // The libcrypto functions this module calls, by their OpenSSL names and types.
@@ -58,11 +70,19 @@ func EVP_Digest(
 ) -> Int32 {
     CryptoLibrary.functions.digest(data, count, digest, digestLength, type, engine)
 }
-func HMAC(
-    _ digestType: OpaquePointer!, _ key: UnsafeRawPointer!, _ keyLength: Int32, _ data: UnsafePointer<UInt8>!, _ count: Int,
-    _ digest: UnsafeMutablePointer<UInt8>!, _ digestLength: UnsafeMutablePointer<UInt32>!
-) -> UnsafeMutablePointer<UInt8>! {
-    CryptoLibrary.functions.hmac(digestType, key, keyLength, data, count, digest, digestLength)
+func EVP_MAC_fetch(_ context: OpaquePointer!, _ algorithm: UnsafePointer<CChar>!, _ properties: UnsafePointer<CChar>!) -> OpaquePointer! {
+    CryptoLibrary.functions.macFetch(context, algorithm, properties)
 }
-func EVP_sha256() -> OpaquePointer! { CryptoLibrary.functions.evpSHA256() }
+func EVP_MAC_CTX_new(_ mac: OpaquePointer!) -> OpaquePointer! { CryptoLibrary.functions.macContextNew(mac) }
+func EVP_MAC_CTX_dup(_ context: OpaquePointer!) -> OpaquePointer! { CryptoLibrary.functions.macContextDup(context) }
+func EVP_MAC_CTX_free(_ context: OpaquePointer!) { CryptoLibrary.functions.macContextFree(context) }
+func EVP_MAC_init(_ context: OpaquePointer!, _ key: UnsafePointer<UInt8>!, _ keyLength: Int, _ parameters: UnsafePointer<OSSL_PARAM>!) -> Int32 {
+    CryptoLibrary.functions.macInit(context, key, keyLength, parameters)
+}
+func EVP_MAC_update(_ context: OpaquePointer!, _ data: UnsafePointer<UInt8>!, _ count: Int) -> Int32 {
+    CryptoLibrary.functions.macUpdate(context, data, count)
+}
+func EVP_MAC_final(_ context: OpaquePointer!, _ out: UnsafeMutablePointer<UInt8>!, _ outLength: UnsafeMutablePointer<Int>!, _ size: Int) -> Int32 {
+    CryptoLibrary.functions.macFinal(context, out, outLength, size)
+}
 func CRYPTO_memcmp(_ lhs: UnsafeRawPointer!, _ rhs: UnsafeRawPointer!, _ count: Int) -> Int32 { CryptoLibrary.functions.memcmp(lhs, rhs, count) }

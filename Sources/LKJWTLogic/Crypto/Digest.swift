@@ -11,18 +11,9 @@ public enum Digest {
         return digest
     }
 
+    /// One message under a key used once; a key used for many messages is an `HMACKey`.
     public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        // HMAC() rejects a NULL key pointer, which an empty array may give; an empty key is still a
-        // valid (if useless) key, so point at one byte and pass length 0.
-        let keyStorage = key.isEmpty ? [0] : key
-        keyStorage.withUnsafeBufferPointer { keyBuffer in
-            message.withUnsafeBufferPointer { messageBuffer in
-                _ = HMAC(EVP_sha256(), keyBuffer.baseAddress, Int32(key.count), messageBuffer.baseAddress, messageBuffer.count, &digest, &length)
-            }
-        }
-        return Array(digest.prefix(Int(length)))
+        HMACKey(key).authenticationCode(message)
     }
 
     /// Compares in time that depends only on the length, so signatures cannot be guessed byte by byte.

@@ -289,7 +289,7 @@ extension AuthorizationService {
             jwt = try AccessToken.join(
                 apiKey: configuration.apiKey, identity: participant.identity, room: participant.liveKitRoom, canPublish: canPublish,
                 canUpdateOwnMetadata: configuration.canUpdateOwnMetadata, issuedAt: clock.now()
-            ).signed(secret: configuration.apiSecret)
+            ).signed(with: signingKey)
         } catch {
             logger.error("Unable to create LiveKit token", metadata: ["lkId": .untrusted(participant.identity), "err": .untrusted("\(error)")])
             return .failure(.internalServerError)

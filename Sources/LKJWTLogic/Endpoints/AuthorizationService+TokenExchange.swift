@@ -82,7 +82,7 @@ extension AuthorizationService {
             jwt = try AccessToken.join(
                 apiKey: configuration.apiKey, identity: identity, room: grant.roomAlias, canPublish: decision.isFull,
                 canUpdateOwnMetadata: configuration.canUpdateOwnMetadata, issuedAt: clock.now()
-            ).signed(secret: configuration.apiSecret)
+            ).signed(with: signingKey)
         } catch {
             logger.error("Unable to create LiveKit token", metadata: ["lkId": .untrusted(identity), "err": .untrusted("\(error)")])
             return .failure(.internalServerError)

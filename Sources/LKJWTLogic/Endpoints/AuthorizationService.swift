@@ -35,6 +35,8 @@ public final class AuthorizationService: Sendable {
     }
 
     let configuration: Configuration
+    /// `configuration.apiSecret`, prepared for signing join tokens.
+    let signingKey: HMACKey
     let clock: any WallClock
     let verifier: OpenIDVerifier
     let roomService: RoomServiceClient
@@ -46,6 +48,7 @@ public final class AuthorizationService: Sendable {
 
     public init(configuration: Configuration, dependencies: Dependencies, logger: Logger) {
         self.configuration = configuration
+        self.signingKey = HMACKey(configuration.apiSecret)
         self.clock = dependencies.clock
         self.verifier = OpenIDVerifier(resolver: dependencies.resolver, http: dependencies.http, admission: dependencies.admission)
         self.roomService = dependencies.roomService ?? RoomServiceClient(

@@ -10,7 +10,7 @@ public struct AccessToken: Sendable {
     static let joinValidity: Duration = .seconds(3600)
     static let serverValidity: Duration = .seconds(21600)
 
-    static let encodedHeader = Base64.url(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+    static let encodedHeader = Array(Base64.url(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8)).utf8)
 
     let issuer: String
     /// Join tokens carry the identity as `sub` and again as `identity`; server tokens carry neither.
@@ -52,14 +52,28 @@ public struct AccessToken: Sendable {
     }
 
     public func signed(secret: String) throws(SigningError) -> String {
-        guard !issuer.isEmpty, !secret.isEmpty else { throw SigningError() }
-        return AccessToken.sign(claims: claims, secret: secret)
+        try signed(with: HMACKey(secret))
+    }
+
+    public func signed(with key: HMACKey) throws(SigningError) -> String {
+        guard !issuer.isEmpty, !key.isEmpty else { throw SigningError() }
+        return AccessToken.sign(claims: claims, key: key)
     }
 
     /// Compact JWS with the fixed HS256 header; also used by tests to sign webhook tokens.
     public static func sign(claims: JSONValue, secret: String) -> String {
-        let signingInput = encodedHeader + "." + Base64.url(Array(claims.serialized().utf8))
-        let signature = Digest.hmacSHA256(key: Array(secret.utf8), message: Array(signingInput.utf8))
-        return signingInput + "." + Base64.url(signature)
+        sign(claims: claims, key: HMACKey(secret))
+    }
+
+    /// Built as bytes in one buffer, which is also the signing input.
+    static func sign(claims: JSONValue, key: HMACKey) -> String {
+        var token = encodedHeader
+        token.reserveCapacity(1024)
+        token.append(UInt8(ascii: "."))
+        Base64.appendURL(Array(claims.serialized().utf8), to: &token)
+        let signature = key.authenticationCode(token)
+        token.append(UInt8(ascii: "."))
+        Base64.appendURL(signature, to: &token)
+        return String(decoding: token, as: UTF8.self)
     }
 }

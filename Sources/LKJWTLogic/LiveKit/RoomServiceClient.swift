@@ -13,14 +13,14 @@ public struct RoomServiceClient: Sendable {
 
     public let baseURL: String
     let apiKey: String
-    let apiSecret: String
+    let apiSecret: HMACKey
     let http: any HTTPClient
     let clock: any WallClock
 
     public init(liveKitURL: String, apiKey: String, apiSecret: String, http: any HTTPClient, clock: any WallClock) {
         self.baseURL = RoomServiceClient.twirpBaseURL(liveKitURL: liveKitURL)
         self.apiKey = apiKey
-        self.apiSecret = apiSecret
+        self.apiSecret = HMACKey(apiSecret)
         self.http = http
         self.clock = clock
     }
@@ -117,7 +117,7 @@ public struct RoomServiceClient: Sendable {
     private func call(_ method: String, body: [UInt8], grant: VideoGrant, timeout: Duration) throws(CallError) -> OutboundResponse {
         let token: String
         do {
-            token = try AccessToken.server(apiKey: apiKey, grant: grant, issuedAt: clock.now()).signed(secret: apiSecret)
+            token = try AccessToken.server(apiKey: apiKey, grant: grant, issuedAt: clock.now()).signed(with: apiSecret)
         } catch {
             throw CallError(message: error.description)
         }

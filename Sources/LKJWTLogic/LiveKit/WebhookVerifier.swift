@@ -19,12 +19,12 @@ public struct WebhookVerifier: Sendable {
     static let leeway: Double = 60
 
     private let apiKey: String
-    private let apiSecret: String
+    private let apiSecret: HMACKey
     private let clock: any WallClock
 
     public init(apiKey: String, apiSecret: String, clock: any WallClock) {
         self.apiKey = apiKey
-        self.apiSecret = apiSecret
+        self.apiSecret = HMACKey(apiSecret)
         self.clock = clock
     }
 
@@ -59,7 +59,7 @@ public struct WebhookVerifier: Sendable {
         }
 
         let signingInput = Array("\(segments[0]).\(segments[1])".utf8)
-        let expected = Digest.hmacSHA256(key: Array(apiSecret.utf8), message: signingInput)
+        let expected = apiSecret.authenticationCode(signingInput)
         guard let signature = Base64.decodeURL(String(segments[2])), Digest.constantTimeEquals(signature, expected) else {
             throw WebhookRejection(reason: "invalid token signature")
         }
