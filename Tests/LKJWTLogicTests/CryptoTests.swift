@@ -1,3 +1,4 @@
+import LKJWTTestSupport
 import Synchronization
 import Testing
 
@@ -44,8 +45,8 @@ struct CryptoTests {
         let key = HMACKey("Jefe")
         let message = Array("what do ya want for nothing?".utf8)
         let results = Mutex<[String]>([])
-        let threads = (0..<8).compactMap { _ in
-            PosixThread.start {
+        let threads = (0..<8).map { _ in
+            Thread {
                 let code = key.authenticationCode(message).map { String(format2: $0) }.joined()
                 results.withLock { $0.append(code) }
             }

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import LKJWTTestSupport
+import Synchronization
 import Testing
 
 @testable import LKJWTLogic
@@ -134,6 +135,61 @@ struct IsolationTests {
         let done = Self.finishWhileDeciding(admission, clock: clock, "busy.example", decision: .known)
         #expect(admission.admit("busy.example", deadline: Self.deadline) == .known)
         done.join()
+    }
+
+    /// Each ended request lets exactly one waiting request in, and no waiting request is forgotten
+    /// (each ended request wakes one of them, no longer all of them).
+    @Test func waitingRequestsAreLetInOneAtATime() {
+        let (admission, _) = Self.admission(total: 4, perDestination: 1, grace: .seconds(20))
+        admission.finish("busy.example", decision: .known, answered: true)
+        #expect(admission.admit("busy.example", deadline: Self.deadline) == .known)
+        let admitted = Mutex(0)
+        let waiting = (0..<3).map { _ in
+            Thread {
+                let decision = admission.admit("busy.example", deadline: Deadline(after: .seconds(20)))
+                admitted.withLock { $0 += decision == .known ? 1 : 0 }
+            }
+        }
+        for expected in 1...3 {
+            admission.finish("busy.example", decision: .known, answered: true)
+            #expect(Self.eventually { admitted.withLock { $0 } >= expected })
+            // No second request got in on the same ended request.
+            SystemCall.sleep(for: .milliseconds(50))
+            #expect(admitted.withLock { $0 } == expected)
+        }
+        for thread in waiting { thread.join() }
+    }
+
+    /// When the last request in flight ends, every waiting request decides again at once: there is
+    /// nothing more to wait for. Here the server has answered, so all of them pass.
+    @Test func whenTheLastRequestEndsEveryWaitingRequestDecidesAgain() {
+        let (admission, _) = Self.admission(total: 1, perDestination: 4, grace: .seconds(20))
+        #expect(admission.admit("new.example", deadline: Self.deadline) == .admitted)
+        let decisions = Mutex<[DestinationAdmission.Decision]>([])
+        let waiting = (0..<3).map { _ in
+            Thread {
+                let decision = admission.admit("new.example", deadline: Deadline(after: .seconds(20)))
+                decisions.withLock { $0.append(decision) }
+            }
+        }
+        // A moment for the three to start waiting; one that starts later finds the server known and
+        // passes at once, so the outcome does not depend on it.
+        SystemCall.sleep(for: .milliseconds(100))
+        let started = ContinuousClock.now
+        admission.finish("new.example", decision: .admitted, answered: true)
+        for thread in waiting { thread.join() }
+        #expect(started.duration(to: .now) < .seconds(5))
+        #expect(decisions.withLock { $0 } == [.known, .known, .known])
+    }
+
+    /// Polls `condition` for up to 5 s.
+    static func eventually(_ condition: () -> Bool) -> Bool {
+        let deadline = Deadline(after: .seconds(5))
+        while !deadline.hasPassed {
+            if condition() { return true }
+            SystemCall.sleep(for: .milliseconds(2))
+        }
+        return condition()
     }
 
     @Test func theVerifierRefusesOverBudgetWithoutCallingAndLearnsFromAnswers() {

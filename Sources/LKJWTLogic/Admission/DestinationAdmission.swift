@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Keeps servers that are not known to answer from taking the threads that servers known to
 /// answer need (contract §13.3). A worker thread waits for its outbound calls, so a server that
 /// accepts connections and never answers holds one thread per request for the whole 10 s budget.
@@ -54,20 +52,21 @@ public final class DestinationAdmission: Sendable {
         case refused(reason: String)
     }
 
-    private final class Destination: Sendable {
-        /// Opened, and replaced, whenever a request to this server ends.
-        let ended = Mutex(MonotonicSignal())
+    /// The requests to one server in flight, and those waiting for one of them to end.
+    private struct InFlight {
+        var count: Int
+        /// When the latest of them was admitted.
+        var latest: ContinuousClock.Instant
+        var waiting = 0
+        /// Signalled when one of them ends; made once per busy period, not per request.
+        let ended = LockCondition()
     }
 
     private struct State {
         var lastAnswer: [String: ContinuousClock.Instant] = [:]
-        var inFlight: [String: (count: Int, latest: ContinuousClock.Instant, destination: Destination)] = [:]
+        /// Kept while requests are in flight or waiting.
+        var inFlight: [String: InFlight] = [:]
         var total = 0
-    }
-
-    private enum Attempt {
-        case decided(Decision)
-        case waitFor(MonotonicSignal, Duration)
     }
 
     public let limits: Limits
@@ -79,54 +78,73 @@ public final class DestinationAdmission: Sendable {
         self.clock = clock
     }
 
+    private enum Attempt {
+        case decided(Decision)
+        /// Counted among the server's waiting requests until the next attempt.
+        case waitFor(LockCondition, Duration)
+    }
+
     /// Waits no longer than `deadline` (and `probeGrace`).
     func admit(_ destination: String, deadline: Deadline) -> Decision {
         let grace = Deadline(after: limits.probeGrace)
-        while true {
-            switch attempt(destination, mayWait: !grace.hasPassed && !deadline.hasPassed) {
+        var waiting = false
+        return state.withLock(waiting: { state in
+            let waited = waiting
+            if waited { state.inFlight[destination]?.waiting -= 1 }
+            switch attempt(destination, state: &state, mayWait: !grace.hasPassed && !deadline.hasPassed) {
+            case .waitFor(let ended, let limit):
+                waiting = true
+                return .wait(ended, until: Deadline(after: min(limit, grace.remaining, deadline.remaining)))
             case .decided(let decision):
-                return decision
-            case .waitFor(let signal, let limit):
-                _ = signal.wait(until: Deadline(after: min(limit, grace.remaining, deadline.remaining)))
+                waiting = false
+                if case .refused = decision, let entry = state.inFlight[destination] {
+                    // A wake-up taken by a request that now gives up is passed on: it may have been
+                    // meant for a place that another waiting request can use.
+                    if waited, entry.waiting > 0 { entry.ended.signal() }
+                    if entry.count == 0, entry.waiting == 0 { state.inFlight[destination] = nil }
+                }
+                return .done(decision)
             }
-        }
+        })
     }
 
     /// Admits, refuses, or names what to wait for (the end of one of the server's requests) and how long.
-    private func attempt(_ destination: String, mayWait: Bool) -> Attempt {
+    private func attempt(_ destination: String, state: inout State, mayWait: Bool) -> Attempt {
         let now = clock.now()
-        return state.withLock { state in
-            let known = state.lastAnswer[destination].map { $0.duration(to: now) < limits.knownFor } ?? false
-            let entry = state.inFlight[destination]
+        let known = state.lastAnswer[destination].map { $0.duration(to: now) < limits.knownFor } ?? false
+        let entry = state.inFlight[destination]
+        let overShare = entry.map { $0.count >= limits.perDestination } ?? false
+        let overBudget = !known && state.total >= limits.unknownTotal
+        if overShare || overBudget {
             // Waiting is worth it only for a server whose latest request began a moment ago: a busy
             // healthy server, or a new one about to answer. A stalling server's requests are old.
-            let left = entry.map { limits.probeGrace - $0.latest.duration(to: now) } ?? .zero
-            if let entry, entry.count >= limits.perDestination {
-                if mayWait, left > .zero { return .waitFor(entry.destination.ended.withLock { $0 }, left) }
+            if mayWait, var entry, entry.count > 0 {
+                let left = limits.probeGrace - entry.latest.duration(to: now)
+                if left > .zero {
+                    entry.waiting += 1
+                    state.inFlight[destination] = entry
+                    return .waitFor(entry.ended, left)
+                }
+            }
+            if let entry, overShare {
                 return .decided(.refused(reason: "\(entry.count) requests to this server are in flight (limit \(limits.perDestination))"))
             }
-            if !known && state.total >= limits.unknownTotal {
-                if mayWait, left > .zero, let entry { return .waitFor(entry.destination.ended.withLock { $0 }, left) }
-                return .decided(.refused(reason: "\(state.total) requests to servers not known to answer are in flight (limit \(limits.unknownTotal))"))
-            }
-            var updated = entry ?? (0, now, Destination())
-            updated.count += 1
-            updated.latest = now
-            state.inFlight[destination] = updated
-            if known { return .decided(.known) }
-            state.total += 1
-            return .decided(.admitted)
+            return .decided(.refused(reason: "\(state.total) requests to servers not known to answer are in flight (limit \(limits.unknownTotal))"))
         }
+        var updated = entry ?? InFlight(count: 0, latest: now)
+        updated.count += 1
+        updated.latest = now
+        state.inFlight[destination] = updated
+        if known { return .decided(.known) }
+        state.total += 1
+        return .decided(.admitted)
     }
 
     /// Ends what `admit` began. `answered`: the server gave an HTTP answer (any status), so it is
     /// known from now on; false: it never answered, so it is not known any more, whatever it did before.
     public func finish(_ destination: String, decision: Decision, answered: Bool) {
         let now = clock.now()
-        // Made before taking the lock: every request passes here, and on a service pinned to one CPU
-        // a thread preempted while holding the lock costs every other thread that wants it a spin.
-        let replacement = MonotonicSignal()
-        let ended = state.withLock { state -> MonotonicSignal? in
+        let wake = state.withLock { state -> (LockCondition, all: Bool)? in
             if answered {
                 if state.lastAnswer[destination] == nil, state.lastAnswer.count >= limits.capacity { forgetOldest(&state, now: now) }
                 state.lastAnswer[destination] = now
@@ -137,13 +155,17 @@ public final class DestinationAdmission: Sendable {
             guard var entry = state.inFlight[destination] else { return nil }
             if decision == .admitted { state.total = max(0, state.total - 1) }
             entry.count -= 1
-            state.inFlight[destination] = entry.count > 0 ? entry : nil
-            return entry.destination.ended.withLock { signal in
-                defer { signal = replacement }
-                return signal
+            guard entry.waiting > 0 else {
+                state.inFlight[destination] = entry.count > 0 ? entry : nil
+                return nil
             }
+            state.inFlight[destination] = entry
+            // One ended request makes room for one waiting request; when none is left in flight,
+            // there is nothing more to wait for, and every waiting request decides again.
+            return (entry.ended, all: entry.count == 0)
         }
-        ended?.open()
+        // Outside the lock, so that the woken thread does not find it taken.
+        if let (ended, all) = wake { all ? ended.broadcast() : ended.signal() }
     }
 
     /// Drops servers whose answer is too old to count; if none is, the one that answered longest ago.

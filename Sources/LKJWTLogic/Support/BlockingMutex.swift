@@ -26,4 +26,27 @@ final class BlockingMutex<Value: Sendable>: @unchecked Sendable {
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)
     }
+
+    /// What a `withLock(waiting:)` body decides: it is done, or it waits (the lock released) for
+    /// `condition` or `deadline`, whichever comes first, and is then called again.
+    enum Step<Result> {
+        case done(Result)
+        case wait(LockCondition, until: Deadline)
+    }
+
+    /// Like `withLock`, for a body that may have to wait for other threads to change the value: each
+    /// call of `body` is one access to it, so nothing is assumed about the value across a wait.
+    func withLock<Result>(waiting body: (inout Value) -> Step<Result>) -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while true {
+            switch body(&value) {
+            case .done(let result):
+                return result
+            case .wait(let condition, let deadline):
+                var limit = LockCondition.monotonicTime(of: deadline)
+                _ = pthread_cond_timedwait(condition.condition, mutex, &limit)
+            }
+        }
+    }
 }

@@ -35,12 +35,7 @@ final class MonotonicCondition: @unchecked Sendable {
 
     /// With the lock held: waits for a signal (or a spurious wake-up) until `deadline`; false when it passed.
     func wait(until deadline: Deadline) -> Bool {
-        var limit = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &limit)
-        let (seconds, attoseconds) = max(deadline.remaining, .zero).components
-        let nanoseconds = Int(limit.tv_nsec) + Int(attoseconds / 1_000_000_000)
-        limit.tv_sec += Int(min(seconds, Int64(Int32.max))) + nanoseconds / 1_000_000_000
-        limit.tv_nsec = nanoseconds % 1_000_000_000
+        var limit = LockCondition.monotonicTime(of: deadline)
         return pthread_cond_timedwait(condition, mutex, &limit) != ETIMEDOUT
     }
 }
