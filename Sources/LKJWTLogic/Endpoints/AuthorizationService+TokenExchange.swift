@@ -99,6 +99,8 @@ extension AuthorizationService {
             if let handover, let failure = store(handover) { return .failure(failure) }
         }
         var metadata = grant.logMetadata
+        // Sized once: grown from the grant's two entries it was rehashed twice for every token.
+        metadata.reserveCapacity(metadata.count + 7)
         metadata["matrixId"] = .untrusted(userID)
         metadata["claimedDeviceId"] = .untrusted(grant.claimedDeviceID)
         metadata["access"] = "\(decision.access.rawValue)"
