@@ -69,7 +69,7 @@ extension AuthorizationService {
         }
         switch outcome {
         case .success(let json):
-            return Response(status: 200, headers: headers, body: Array((json.serialized() + "\n").utf8))
+            return Response(status: 200, headers: headers, body: json.serializedBytes(terminator: "\n"))
         case .failure(let error):
             return AuthorizationService.errorResponse(error, headers: headers)
         }

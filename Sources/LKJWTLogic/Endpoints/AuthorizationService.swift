@@ -164,7 +164,7 @@ public final class AuthorizationService: Sendable {
         }
         switch outcome {
         case .success(let json):
-            return Response(status: 200, headers: CORS.headers, body: Array((json.serialized() + "\n").utf8))
+            return Response(status: 200, headers: CORS.headers, body: json.serializedBytes(terminator: "\n"))
         case .failure(let error):
             return AuthorizationService.errorResponse(error, headers: CORS.headers)
         }

@@ -9,7 +9,7 @@ extension ClientFacingError {
     /// The body of contract §3.2: `errcode` then `error`, followed by one LF.
     var matrixErrorBody: [UInt8] {
         let object = JSONValue.object([JSONMember("errcode", .string(errcode)), JSONMember("error", .string(message))])
-        return Array((object.serialized() + "\n").utf8)
+        return object.serializedBytes(terminator: "\n")
     }
 }
 

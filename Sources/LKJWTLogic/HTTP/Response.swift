@@ -15,11 +15,19 @@ public struct Response: Sendable, Equatable {
 
     /// Serialised as a CGI response: `Status:` line (contract §3.2), headers, blank line, body.
     public func cgiBytes() -> [UInt8] {
-        var head = "Status: \(status.line)\r\n"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256 + body.count)
+        bytes += "Status: ".utf8
+        bytes += status.line.utf8
+        bytes += "\r\n".utf8
         for header in headers {
-            head += "\(header.name): \(header.value)\r\n"
+            bytes += header.name.utf8
+            bytes += ": ".utf8
+            bytes += header.value.utf8
+            bytes += "\r\n".utf8
         }
-        head += "\r\n"
-        return Array(head.utf8) + body
+        bytes += "\r\n".utf8
+        bytes += body
+        return bytes
     }
 }

@@ -70,7 +70,7 @@ public struct AccessToken: Sendable {
         var token = encodedHeader
         token.reserveCapacity(1024)
         token.append(UInt8(ascii: "."))
-        Base64.appendURL(Array(claims.serialized().utf8), to: &token)
+        Base64.appendURL(claims.serializedBytes(), to: &token)
         let signature = key.authenticationCode(token)
         token.append(UInt8(ascii: "."))
         Base64.appendURL(signature, to: &token)

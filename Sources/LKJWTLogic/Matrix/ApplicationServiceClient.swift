@@ -121,7 +121,7 @@ public struct ApplicationServiceClient: Sendable {
         ])
         let url = Self.join(baseURL, "/_matrix/client/unstable/io.element.msc4512/appservice/fed_proxy")
         let response: OutboundResponse
-        switch send("POST", url, body: Array(request.serialized().utf8), timeout: Self.federationProxyTimeout) {
+        switch send("POST", url, body: request.serializedBytes(), timeout: Self.federationProxyTimeout) {
         case .success(let answer): response = answer
         case .failure(let failure): return .failure(failure)
         }
