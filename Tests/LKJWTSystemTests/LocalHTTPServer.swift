@@ -26,6 +26,7 @@ final class LocalHTTPServer: @unchecked Sendable {
 
     private struct State {
         var received: [Received] = []
+        var closed: Set<Int> = []
         var open: Set<Int32> = []
         var threads: [Thread] = []
         var stopped = false
@@ -55,6 +56,17 @@ final class LocalHTTPServer: @unchecked Sendable {
 
     /// Everything received so far, oldest first.
     var received: [Received] { state.withLock { $0.received } }
+
+    /// Whether the client closed connection `number` (counted from 1) within `limit`.
+    func closed(_ number: Int, within limit: Duration) -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: limit)
+        while clock.now < deadline {
+            if state.withLock({ $0.closed.contains(number) }) { return true }
+            usleep(10_000)
+        }
+        return state.withLock { $0.closed.contains(number) }
+    }
 
     /// Ends the connections and the accept loop, and waits for the threads.
     func stop() {
@@ -92,7 +104,10 @@ final class LocalHTTPServer: @unchecked Sendable {
                 current.open.insert(connection)
                 current.threads.append(Thread { [self] in
                     serve(connection, number: number)
-                    state.withLock { _ = $0.open.remove(connection) }
+                    state.withLock {
+                        $0.open.remove(connection)
+                        $0.closed.insert(number)
+                    }
                     close(connection)
                 })
             }

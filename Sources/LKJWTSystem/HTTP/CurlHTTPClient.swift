@@ -2,41 +2,29 @@ import CCurl
 import Glibc
 import LKJWTLogic
 import Logging
-import Synchronization
 
-/// `HTTPClient` over libcurl. Easy handles are pooled and reused, and each keeps its connection
+/// `HTTPClient` over libcurl. Each thread keeps its easy handles, and each handle its connection
 /// cache, so a worker thread talking to the same homeserver again reuses the TLS connection.
 public final class CurlHTTPClient: HTTPClient {
-    private let tls: TLSSettings
     private let logger: Logger
-    /// Idle handles; at most one per concurrent caller is ever created. Requests under an address
-    /// policy get handles of their own, so they never reuse a connection that an unchecked request
-    /// (the operator's destinations, exempt servers) opened to an address the policy blocks.
-    private let idleHandles = Mutex(IdleHandles())
+    /// One handle per thread and kind. Requests under an address policy get handles of their own, so
+    /// they never reuse a connection that an unchecked request (the operator's destinations, exempt
+    /// servers) opened to an address the policy blocks.
+    private let handles: ThreadEasyHandles
 
     /// libcurl is loaded and initialised on first use (`CurlLibrary`); long-running processes load it
     /// at start-up, before their threads.
     public init(tls: TLSSettings, logger: Logger) {
-        self.tls = tls
         self.logger = logger
+        handles = ThreadEasyHandles(tls: tls)
     }
 
     public func send(_ request: OutboundRequest) throws(OutboundError) -> OutboundResponse {
-        let policed = request.addressPolicy != nil
-        let handle = idleHandles.withLock { policed ? $0.policed.popLast() : $0.unpoliced.popLast() } ?? EasyHandle(tls: tls, policed: policed)
-        defer { idleHandles.withLock { policed ? $0.policed.append(handle) : $0.unpoliced.append(handle) } }
-        return try handle.perform(request, logger: logger)
-    }
-
-    /// Two arrays rather than a dictionary keyed by "policed": every request takes a handle and
-    /// gives it back, and hashing the key showed in the profiles.
-    private struct IdleHandles {
-        var policed: [EasyHandle] = []
-        var unpoliced: [EasyHandle] = []
+        try handles.handle(policed: request.addressPolicy != nil).perform(request, logger: logger)
     }
 }
 
-/// One libcurl easy handle; used by one thread at a time.
+/// One libcurl easy handle; used by one thread, for one request at a time.
 ///
 /// What never changes for a handle (signals, protocols, TLS, the callbacks, for a policed handle the
 /// socket gate and no proxy) is set when it is set up; each request sets everything it decides,
@@ -56,6 +44,7 @@ final class EasyHandle: @unchecked Sendable {
     /// connection per destination, since it only opens one when none matched), so a transfer that
     /// opened none left the count at zero.
     private var needsSetUp = true
+    private(set) var isPerforming = false
     /// Handle-owned, so the callbacks' data pointers are set once; `start` empties it per request.
     private let collector = ResponseCollector()
     /// The lists given to curl, kept while requests on this handle ask for the same ones (a worker
@@ -79,8 +68,10 @@ final class EasyHandle: @unchecked Sendable {
     }
 
     func perform(_ request: OutboundRequest, logger: Logger) throws(OutboundError) -> OutboundResponse {
-        // The client keeps separate pools; a policed request on an unpoliced handle would go unchecked.
+        // The client keeps separate handles; a policed request on an unpoliced handle would go unchecked.
         precondition((request.addressPolicy != nil) == policed, "request and handle disagree about the address policy")
+        isPerforming = true
+        defer { isPerforming = false }
         if needsSetUp { try setUp() }
         // Until the request's options have all taken and its transfer ran cleanly.
         needsSetUp = true
