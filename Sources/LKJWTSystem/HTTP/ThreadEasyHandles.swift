@@ -29,8 +29,8 @@ final class ThreadEasyHandles: @unchecked Sendable {
     private let tls: TLSSettings
     private let registry = Registry()
     private var key = pthread_key_t()
-    /// Without a key every request gets a handle of its own (and a new connection); only when the
-    /// process has used up its thread-specific keys.
+    /// Without a key (the process has used up its thread-specific keys), or when a thread's value
+    /// cannot be stored, every request gets a handle of its own and so a new connection.
     private let hasKey: Bool
 
     init(tls: TLSSettings) {
