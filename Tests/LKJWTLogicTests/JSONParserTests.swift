@@ -29,9 +29,17 @@ struct JSONParserTests {
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(text) }
     }
 
-    @Test func rejectsInvalidUTF8() {
+    @Test func rejectsInvalidUTF8() throws {
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xC3, 0x28, 0x22]) }
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xED, 0xA0, 0x80, 0x22]) }
+        // Before and after an escape, in a key, and outside any string.
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xC3, 0x5C, 0x6E, 0x22]) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x7B, 0x22, 0xFE, 0x22, 0x3A, 0x31, 0x7D]) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x5B, 0xFF, 0x5D]) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x20, 0xC2, 0xA0, 0x31]) }
+        // Valid multi-byte text around an escape stays whole.
+        #expect(try JSONParser.parse(Array("\"é\\n😀\"".utf8)) == .string("é\n😀"))
     }
 
     @Test func boundsNestingInsteadOfExhaustingTheStack() throws {

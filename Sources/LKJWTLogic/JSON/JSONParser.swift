@@ -17,10 +17,9 @@ public struct JSONParser {
         self.bytes = bytes
     }
 
+    /// UTF-8 is validated where it may occur, in strings, as each is made: outside them only ASCII
+    /// is valid JSON, which the grammar checks. (Validating the whole input first made a copy of it.)
     public static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONValue {
-        guard String(validating: bytes, as: UTF8.self) != nil else {
-            throw Failure(offset: 0, reason: "invalid UTF-8")
-        }
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -132,17 +131,19 @@ public struct JSONParser {
             if byte == UInt8(ascii: "\"") {
                 // No escape in it (most strings): its bytes are the string, no scalar-wise copy.
                 if scalars.isEmpty {
-                    let string = String(decoding: bytes[runStart..<position], as: UTF8.self)
+                    guard let string = String(validating: bytes[runStart..<position], as: UTF8.self) else {
+                        throw Failure(offset: runStart, reason: "invalid UTF-8")
+                    }
                     position += 1
                     return string
                 }
-                appendRun(from: runStart, to: &scalars)
+                try appendRun(from: runStart, to: &scalars)
                 position += 1
                 return String(scalars)
             }
             if byte < 0x20 { throw failure("control character in string") }
             if byte == UInt8(ascii: "\\") {
-                appendRun(from: runStart, to: &scalars)
+                try appendRun(from: runStart, to: &scalars)
                 position += 1
                 scalars.append(try parseEscape())
                 runStart = position
@@ -152,10 +153,14 @@ public struct JSONParser {
         }
     }
 
-    /// Raw bytes between escapes; the whole input was validated as UTF-8 up front.
-    private func appendRun(from start: Int, to scalars: inout String.UnicodeScalarView) {
+    /// Raw bytes between escapes (an escape begins with an ASCII byte, so it never splits a valid
+    /// UTF-8 sequence).
+    private func appendRun(from start: Int, to scalars: inout String.UnicodeScalarView) throws(Failure) {
         guard start < position else { return }
-        scalars.append(contentsOf: String(decoding: bytes[start..<position], as: UTF8.self).unicodeScalars)
+        guard let run = String(validating: bytes[start..<position], as: UTF8.self) else {
+            throw Failure(offset: start, reason: "invalid UTF-8")
+        }
+        scalars.append(contentsOf: run.unicodeScalars)
     }
 
     private mutating func parseEscape() throws(Failure) -> Unicode.Scalar {
