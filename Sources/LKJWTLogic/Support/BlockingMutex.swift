@@ -44,8 +44,7 @@ final class BlockingMutex<Value: Sendable>: @unchecked Sendable {
             case .done(let result):
                 return result
             case .wait(let condition, let deadline):
-                var limit = LockCondition.monotonicTime(of: deadline)
-                _ = pthread_cond_timedwait(condition.condition, mutex, &limit)
+                _ = condition.wait(releasing: mutex, until: deadline)
             }
         }
     }

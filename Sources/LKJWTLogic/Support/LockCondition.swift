@@ -1,9 +1,9 @@
 import Glibc
 
-/// A condition variable for threads waiting inside `BlockingMutex.withLock(waiting:)`, whose timed
-/// waits run on CLOCK_MONOTONIC. Signalled with that mutex held; used with that one mutex only.
+/// A condition variable whose timed waits run on CLOCK_MONOTONIC, for threads waiting inside
+/// `BlockingMutex.withLock(waiting:)` or a `MonotonicCondition`; used with one mutex only.
 final class LockCondition: @unchecked Sendable {
-    let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     init() {
         var attributes = pthread_condattr_t()
@@ -23,15 +23,15 @@ final class LockCondition: @unchecked Sendable {
     /// Wakes every waiter.
     func broadcast() { pthread_cond_broadcast(condition) }
 
-    /// The absolute CLOCK_MONOTONIC time `pthread_cond_timedwait` wants for `deadline` (one already
-    /// passed gives now).
-    static func monotonicTime(of deadline: Deadline) -> timespec {
+    /// With `mutex` held: releases it while waiting for a signal (or a spurious wake-up) until
+    /// `deadline`, and takes it again; false when the deadline passed.
+    func wait(releasing mutex: UnsafeMutablePointer<pthread_mutex_t>, until deadline: Deadline) -> Bool {
         var limit = timespec()
         clock_gettime(CLOCK_MONOTONIC, &limit)
         let (seconds, attoseconds) = max(deadline.remaining, .zero).components
         let nanoseconds = Int(limit.tv_nsec) + Int(attoseconds / 1_000_000_000)
         limit.tv_sec += Int(min(seconds, Int64(Int32.max))) + nanoseconds / 1_000_000_000
         limit.tv_nsec = nanoseconds % 1_000_000_000
-        return limit
+        return pthread_cond_timedwait(condition, mutex, &limit) != ETIMEDOUT
     }
 }

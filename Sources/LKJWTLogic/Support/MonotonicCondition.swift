@@ -5,21 +5,14 @@ import Glibc
 /// on CLOCK_REALTIME).
 final class MonotonicCondition: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let condition = LockCondition()
 
     init() {
         pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        pthread_cond_destroy(condition)
         pthread_mutex_destroy(mutex)
-        condition.deallocate()
         mutex.deallocate()
     }
 
@@ -30,12 +23,11 @@ final class MonotonicCondition: @unchecked Sendable {
     }
 
     /// With the lock held: wakes one waiter, or all of them.
-    func signal() { pthread_cond_signal(condition) }
-    func broadcast() { pthread_cond_broadcast(condition) }
+    func signal() { condition.signal() }
+    func broadcast() { condition.broadcast() }
 
     /// With the lock held: waits for a signal (or a spurious wake-up) until `deadline`; false when it passed.
     func wait(until deadline: Deadline) -> Bool {
-        var limit = LockCondition.monotonicTime(of: deadline)
-        return pthread_cond_timedwait(condition, mutex, &limit) != ETIMEDOUT
+        condition.wait(releasing: mutex, until: deadline)
     }
 }
