@@ -1,7 +1,9 @@
 import Glibc
 
-/// A condition variable whose timed waits run on CLOCK_MONOTONIC, for threads waiting inside
-/// `BlockingMutex.withLock(waiting:)` or a `MonotonicCondition`; used with one mutex only.
+/// A condition variable whose timed waits run on CLOCK_MONOTONIC, so that a wall clock stepping
+/// neither stretches nor cuts a wait (sem_timedwait and a default condition variable count on
+/// CLOCK_REALTIME), for threads waiting inside `BlockingMutex.withLock(waiting:)`; used with one
+/// mutex only.
 final class LockCondition: @unchecked Sendable {
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 

@@ -1,24 +1,18 @@
 /// A one-shot event threads wait for with a deadline on the monotonic clock.
-final class MonotonicSignal: @unchecked Sendable {
-    private let condition = MonotonicCondition()
-    /// Guarded by `condition`.
-    private var isOpen = false
+final class MonotonicSignal: Sendable {
+    private let isOpen = BlockingMutex(false)
+    private let opened = LockCondition()
 
     /// Releases every waiter, present and future.
     func open() {
-        condition.withLock {
-            isOpen = true
-            condition.broadcast()
-        }
+        isOpen.withLock { $0 = true }
+        opened.broadcast()
     }
 
     /// False when the deadline passed first.
     func wait(until deadline: Deadline) -> Bool {
-        condition.withLock {
-            while !isOpen {
-                if !condition.wait(until: deadline) { return isOpen }
-            }
-            return true
-        }
+        isOpen.withLock(waiting: { isOpen in
+            isOpen ? .done(true) : deadline.hasPassed ? .done(false) : .wait(opened, until: deadline)
+        })
     }
 }

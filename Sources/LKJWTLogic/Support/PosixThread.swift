@@ -33,32 +33,29 @@ public final class PosixThread: @unchecked Sendable {
 }
 
 /// A counting semaphore with a timed wait on the monotonic clock, for waking worker threads.
-public final class Semaphore: @unchecked Sendable {
-    private let condition = MonotonicCondition()
-    /// Guarded by `condition`.
-    private var value: UInt32
+public final class Semaphore: Sendable {
+    private let value: BlockingMutex<UInt32>
+    private let signalled = LockCondition()
 
     public init(value: UInt32 = 0) {
-        self.value = value
+        self.value = BlockingMutex(value)
     }
 
     public func signal() {
-        condition.withLock {
-            value += 1
-            condition.signal()
-        }
+        value.withLock { $0 += 1 }
+        signalled.signal()
     }
 
     /// False when the timeout passed without a signal.
     @discardableResult
     public func wait(timeout: Duration) -> Bool {
         let deadline = Deadline(after: timeout)
-        return condition.withLock {
-            while value == 0 {
-                if !condition.wait(until: deadline), value == 0 { return false }
+        return value.withLock(waiting: { value in
+            if value > 0 {
+                value -= 1
+                return .done(true)
             }
-            value -= 1
-            return true
-        }
+            return deadline.hasPassed ? .done(false) : .wait(signalled, until: deadline)
+        })
     }
 }
