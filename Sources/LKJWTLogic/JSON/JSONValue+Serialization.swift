@@ -43,6 +43,8 @@ extension JSONValue {
         }
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     static func writeString(_ value: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         defer { output.append(UInt8(ascii: "\"")) }
@@ -67,10 +69,9 @@ extension JSONValue {
             case 0x0C: output += "\\f".utf8
             case 0x0D: output += "\\r".utf8
             case 0x00...0x1F:
-                let hex = Array("0123456789abcdef".utf8)
                 output += "\\u00".utf8
-                output.append(hex[Int(byte >> 4)])
-                output.append(hex[Int(byte & 0xF)])
+                output.append(JSONValue.hexDigits[Int(byte >> 4)])
+                output.append(JSONValue.hexDigits[Int(byte & 0xF)])
             // Every other byte, UTF-8 sequences included, is copied as it is.
             default: output.append(byte)
             }
